@@ -28,7 +28,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 # Options shared by every command that reads documents (chunk, generate, compile).
 InputDir = Annotated[Path, typer.Option("--input-dir", "-i", help="Folder of documents to read.", rich_help_panel="Documents")]
@@ -91,12 +91,21 @@ def _setup_logging(verbose: bool) -> None:
     )
 
 
-def _chunking_config(**values) -> ChunkingConfig:
-    extensions = values.get("file_extensions")
+CHUNKING_OPTIONS = (
+    "input_dir", "file_pattern", "recursive", "file_extensions", "min_text_length", "num_files", "max_file_bytes",
+    "follow_symlinks", "allow_external_symlinks", "sentences_per_chunk", "max_chunk_chars", "num_sections",
+    "section_strategy", "multi_doc", "bundle_size", "max_docs_per_bundle", "multi_doc_manifest", "bundle_by",
+)
+
+
+def _normalise_extensions(extensions: list[str] | None) -> list[str] | None:
     if extensions is None:
-        values["file_extensions"] = list(DEFAULT_FILE_EXTENSIONS)
-    elif "*" in extensions:
-        values["file_extensions"] = None
+        return list(DEFAULT_FILE_EXTENSIONS)
+    return None if "*" in extensions else extensions
+
+
+def _chunking_config(**values) -> ChunkingConfig:
+    values["file_extensions"] = _normalise_extensions(values.get("file_extensions"))
     try:
         return ChunkingConfig(**values)
     except ValidationError as error:
@@ -134,27 +143,8 @@ def chunk(
     chunk sizes, an estimate of prompt tokens) before spending any tokens.
     """
     _setup_logging(verbose)
-    config = _chunking_config(
-        input_dir=input_dir,
-        file_pattern=file_pattern,
-        recursive=recursive,
-        file_extensions=file_extensions,
-        min_text_length=min_text_length,
-        num_files=num_files,
-        max_file_bytes=max_file_bytes,
-        follow_symlinks=follow_symlinks,
-        allow_external_symlinks=allow_external_symlinks,
-        sentences_per_chunk=sentences_per_chunk,
-        max_chunk_chars=max_chunk_chars,
-        num_sections=num_sections,
-        section_strategy=section_strategy,
-        multi_doc=multi_doc,
-        bundle_size=bundle_size,
-        max_docs_per_bundle=max_docs_per_bundle,
-        multi_doc_manifest=multi_doc_manifest,
-        bundle_by=bundle_by,
-        embedder=embedder,
-    )
+    values = locals()
+    config = _chunking_config(**{name: values[name] for name in CHUNKING_OPTIONS}, embedder=embedder)
     from sdg_program.chunking import iter_seed_rows
 
     report = ChunkingReport()
@@ -177,3 +167,202 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+GENERATION_OPTIONS = (
+    "num_pairs", "min_hops", "max_hops", "min_complexity", "similarity_threshold", "max_artifacts_per_type",
+    "min_answer_support", "max_retries", "window_chars",
+)
+RUN_OPTIONS = (
+    "output_dir", "lm", "judge_lm", "api_base", "judge_api_base", "program", "concurrency", "num_records",
+    "max_tokens", "temperature", "seed", "timeout", "num_retries", "max_failure_rate",
+)
+
+
+def _parse_counts(values: list[str] | None, option: str) -> dict[str, int] | None:
+    """`k=v` items, repeated or comma-separated: `--query-counts multi_hop=3,structural=2`."""
+    if not values:
+        return None
+    counts: dict[str, int] = {}
+    for value in values:
+        for item in value.replace(" ", ",").split(","):
+            if not item:
+                continue
+            name, separator, number = item.partition("=")
+            if not separator or not number.strip().isdigit():
+                raise typer.BadParameter(f"expected name=count, got {item!r}", param_hint=option)
+            counts[name.strip()] = int(number)
+    return counts
+
+
+def _deep_set(target: dict, path: list[str], value) -> None:
+    for key in path[:-1]:
+        target = target.setdefault(key, {})
+    target[path[-1]] = value
+
+
+def _load_config_file(path: Path) -> dict:
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as error:
+        console.print(f"[red]Cannot read --config {path}:[/red] {error}")
+        raise typer.Exit(2) from error
+    if not isinstance(data, dict):
+        console.print(f"[red]--config {path} must hold a mapping (keys: chunking, generation, lm, ...)[/red]")
+        raise typer.Exit(2)
+    return data
+
+
+@app.command()
+def generate(
+    ctx: typer.Context,
+    input_dir: Annotated[Optional[Path], typer.Option("--input-dir", "-i", help="Folder of documents to read (or set chunking.input_dir in --config).", rich_help_panel="Documents")] = None,
+    output_dir: Annotated[Path, typer.Option("--output-dir", "-o", help="records.jsonl, failures.jsonl and run.json are written here.")] = Path("generated"),
+    config_file: Annotated[Optional[Path], typer.Option("--config", help="YAML file with any of: chunking, generation, lm, judge_lm, ... Command-line options win.")] = None,
+    print_resolved_config: Annotated[bool, typer.Option(help="Print the resolved config (secrets redacted) and exit.")] = False,
+    preview_rows: Annotated[Optional[int], typer.Option("--preview", min=1, help="Run N rows, print them as a table, write nothing; exit 1 if any fails.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --output-dir: skip rows already done, retry failed ones.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Delete an earlier run in --output-dir and start again.")] = False,
+    num_records: Annotated[Optional[int], typer.Option(min=1, help="Process only the first N seed rows. Default: all.", rich_help_panel="Generation")] = None,
+    num_pairs: Annotated[int, typer.Option(min=1, max=20, help="QA pairs requested per row (per window for long rows).", rich_help_panel="Generation")] = 7,
+    query_counts: Annotated[Optional[list[str]], typer.Option(help="Pairs per query type, e.g. multi_hop=3,structural=2,contextual=2. Must sum to --num-pairs. Default: 3:2:2 scaled.", rich_help_panel="Generation")] = None,
+    reasoning_counts: Annotated[Optional[list[str]], typer.Option(help="Pairs per reasoning type (factual, relational, inferential, temporal, procedural, causal, visual). Must sum to --num-pairs. Default: spread over the six text types; no visual.", rich_help_panel="Generation")] = None,
+    min_hops: Annotated[int, typer.Option(min=1, help="Fewest hops of a multi-hop question (at least 2 are always required).", rich_help_panel="Generation")] = 1,
+    max_hops: Annotated[int, typer.Option(min=1, max=5, help="Most hops of a multi-hop question.", rich_help_panel="Generation")] = 3,
+    min_complexity: Annotated[int, typer.Option(min=1, max=5, help="Lowest question complexity kept (1-5).", rich_help_panel="Generation")] = 2,
+    similarity_threshold: Annotated[float, typer.Option(min=0.0, max=1.0, help="Questions with embedding cosine above this are duplicates.", rich_help_panel="Generation")] = 0.9,
+    max_artifacts_per_type: Annotated[int, typer.Option(min=1, max=5, help="Artifacts extracted per category.", rich_help_panel="Generation")] = 2,
+    min_answer_support: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of an answer's content words that must appear in its cited segments.", rich_help_panel="Generation")] = 0.5,
+    max_retries: Annotated[int, typer.Option(min=0, max=10, help="Re-asks per call after malformed output.", rich_help_panel="Generation")] = 2,
+    window_chars: Annotated[Optional[int], typer.Option(min=500, help="Segment characters per generation window. Default: fitted to the model's context.", rich_help_panel="Generation")] = None,
+    lm: Annotated[str, typer.Option(help="'local' (embedded SmolLM2-135M), 'local:/path/model.gguf', or a LiteLLM model string such as openai/gpt-4o-mini.", rich_help_panel="Models")] = "local",
+    judge_lm: Annotated[Optional[str], typer.Option(help="Model for the judge. Default: --lm (the model then grades itself).", rich_help_panel="Models")] = None,
+    api_base: Annotated[Optional[str], typer.Option(help="Base URL of an OpenAI-compatible endpoint for --lm. Keys come from the environment.", rich_help_panel="Models")] = None,
+    judge_api_base: Annotated[Optional[str], typer.Option(help="Base URL for --judge-lm. Default: --api-base.", rich_help_panel="Models")] = None,
+    embedder: Embedder = None,
+    program: Annotated[Optional[Path], typer.Option(help="Compiled program JSON from `sdg-program compile`.", rich_help_panel="Models")] = None,
+    concurrency: Annotated[Optional[int], typer.Option(min=1, max=512, help="Rows in flight. Default: 8 for endpoints, 1 for the local model.", rich_help_panel="Models")] = None,
+    max_tokens: Annotated[int, typer.Option(min=64, help="Most tokens per LLM reply.", rich_help_panel="Models")] = 2048,
+    temperature: Annotated[float, typer.Option(min=0.0, max=2.0, help="Sampling temperature.", rich_help_panel="Models")] = 0.0,
+    seed: Annotated[int, typer.Option(help="Seed for reproducible runs where the backend allows (the local model is deterministic for a seed).", rich_help_panel="Models")] = 0,
+    timeout: Annotated[float, typer.Option(min=1.0, help="Seconds before an endpoint request times out.", rich_help_panel="Models")] = 180.0,
+    num_retries: Annotated[int, typer.Option(min=0, help="Retries with backoff on timeouts, 429 and 5xx.", rich_help_panel="Models")] = 5,
+    max_failure_rate: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Abort (resumably) when more than this share of rows fail, after 10 rows.", rich_help_panel="Models")] = None,
+    file_pattern: FilePattern = "*",
+    recursive: Recursive = True,
+    file_extensions: FileExtensions = None,
+    min_text_length: MinTextLength = 50,
+    num_files: NumFiles = None,
+    max_file_bytes: MaxFileBytes = 50_000_000,
+    follow_symlinks: FollowSymlinks = True,
+    allow_external_symlinks: AllowExternalSymlinks = False,
+    sentences_per_chunk: SentencesPerChunk = 5,
+    max_chunk_chars: MaxChunkChars = 2000,
+    num_sections: NumSections = 1,
+    section_strategy: Strategy = "sequential",
+    multi_doc: MultiDoc = False,
+    bundle_size: BundleSize = 2,
+    max_docs_per_bundle: MaxDocsPerBundle = 3,
+    multi_doc_manifest: Manifest = None,
+    bundle_by: BundleByOption = "sequential",
+    verbose: Verbose = False,
+) -> None:
+    """Generate QA pairs with evidence segments for every document (or bundle).
+
+    Each finished row is appended to OUTPUT_DIR/records.jsonl; rows that fail go to
+    failures.jsonl with the reason. Interrupted runs continue with --resume.
+    """
+    from click.core import ParameterSource
+
+    _setup_logging(verbose)
+    values = locals()
+    explicit = {name for name in ctx.params if ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, None)}
+    data: dict = _load_config_file(config_file) if config_file else {}
+
+    def put(path: list[str], name: str, value) -> None:
+        if name in explicit or not _has_path(data, path):
+            _deep_set(data, path, value)
+
+    for name in CHUNKING_OPTIONS:
+        if name == "input_dir" and input_dir is None:
+            continue
+        value = _normalise_extensions(values[name]) if name == "file_extensions" else values[name]
+        if name == "file_extensions" and "file_extensions" not in explicit and _has_path(data, ["chunking", name]):
+            continue
+        put(["chunking", name], name, value)
+    for name in GENERATION_OPTIONS:
+        put(["generation", name], name, values[name])
+    for name, option in (("query_counts", "--query-counts"), ("reasoning_counts", "--reasoning-counts")):
+        if values[name]:
+            _deep_set(data, ["generation", name], _parse_counts(values[name], option))
+    for name in RUN_OPTIONS:
+        put([name], name, values[name])
+    if embedder is not None or not _has_path(data, ["embedder"]):
+        data["embedder"] = embedder
+    if "chunking" not in data or "input_dir" not in data["chunking"]:
+        console.print("[red]Error:[/red] provide --input-dir or chunking.input_dir in --config")
+        raise typer.Exit(2)
+
+    from sdg_program.runner import GenerateConfig
+
+    try:
+        config = GenerateConfig.model_validate(data)
+    except ValidationError as error:
+        console.print(f"[red]Invalid options:[/red] {error}")
+        raise typer.Exit(2) from error
+
+    if print_resolved_config:
+        import yaml
+
+        from sdg_program.secrets import redact
+
+        print(yaml.safe_dump(redact(config.model_dump(mode="json")), sort_keys=False), end="")
+        return
+    if preview_rows is not None:
+        _run_preview(config, preview_rows)
+        return
+    _run_generate(config, resume=resume, overwrite=overwrite)
+
+
+def _has_path(data: dict, path: list[str]) -> bool:
+    for key in path:
+        if not isinstance(data, dict) or key not in data:
+            return False
+        data = data[key]
+    return True
+
+
+def _run_generate(config, *, resume: bool, overwrite: bool) -> None:
+    from sdg_program.generation import generate as run_generation
+    from sdg_program.runner import OutputExists, ResumeMismatch, RunAborted
+    from sdg_program.summary import print_generation_summary
+
+    if config.judge_lm is None or config.judge_lm == config.lm:
+        console.print("[yellow]Note:[/yellow] the judge is the generating model (--judge-lm not set): it grades its own pairs.")
+    try:
+        result = run_generation(config, resume=resume, overwrite=overwrite, console=console)
+    except (OutputExists, ResumeMismatch, ValueError, FileNotFoundError, ManifestError) as error:
+        from sdg_program.secrets import scrub
+
+        console.print(f"[red]Error:[/red] {scrub(str(error))}")
+        raise typer.Exit(2) from error
+    except RunAborted as error:
+        console.print(f"[red]Aborted:[/red] {error}")
+        raise typer.Exit(3) from error
+    print_generation_summary(result.stats, Console(), self_judging=config.judge_lm in (None, config.lm))
+    Console().print(f"Records: {result.records_path}\nFailures: {result.failures_path}")
+    if result.stats.rows_done == 0 and result.stats.rows_resumed == 0:
+        raise typer.Exit(1)
+
+
+def _run_preview(config, rows: int) -> None:
+    from sdg_program.generation import preview
+    from sdg_program.records import FailedRow
+    from sdg_program.summary import print_preview
+
+    results = preview(config, rows)
+    print_preview(results, Console())
+    if not results or any(isinstance(result, FailedRow) for result in results):
+        raise typer.Exit(1)

@@ -31,3 +31,19 @@ def write_jsonl_atomic(path: Path, rows: Iterable[dict[str, Any]]) -> int:
         Path(temporary).unlink(missing_ok=True)
         raise
     return count
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write one JSON document atomically (temporary file, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            json.dump(data, stream, indent=2, ensure_ascii=False)
+            stream.write("\n")
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

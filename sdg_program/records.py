@@ -6,6 +6,8 @@ fields of a seed row are also the reference tool's, so its users can switch.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -39,3 +41,37 @@ class SeedRow(BaseModel):
     bundle_id: str = ""
     bundle_members: list[str]
     is_multi_doc: bool = False
+
+
+class GeneratedRecord(SeedRow):
+    """One line of ``records.jsonl``: the seed row plus everything the program produced for it.
+
+    ``deduplicated_qa_pairs``, ``qa_validations`` and the ``pair_index`` of each entry in
+    ``qa_evaluations.evaluations`` refer to the same positions.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    document_artifacts: dict[str, list[dict[str, Any]]]
+    qa_generation: dict[str, list[dict[str, Any]]]
+    deduplicated_qa_pairs: list[dict[str, Any]]
+    qa_evaluations: dict[str, list[dict[str, Any]]]
+    qa_validations: list[dict[str, Any]] = Field(description="Deterministic validation of each deduplicated pair")
+    generation_validations: list[dict[str, Any]] = Field(description="Validation of every generated pair, before dedup")
+    dedup: dict[str, Any]
+    windows: int = Field(ge=1, description="Generation windows the row was cut into")
+    lm_usage: dict[str, dict[str, int]]
+    errors: list[dict[str, Any]] = Field(default_factory=list, description="Non-fatal problems (e.g. a judge call that failed)")
+    row_key: str = Field(description="Content-and-config key used by --resume")
+
+
+class FailedRow(BaseModel):
+    """One line of ``failures.jsonl``: a row that produced nothing, and why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    row_key: str
+    source_id: str
+    file_name: list[str]
+    reason: str
+    errors: list[dict[str, Any]] = Field(default_factory=list)

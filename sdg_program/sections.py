@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from sdg_program.config import SectionStrategy
 from sdg_program.records import Chunk
+from signatures.render import render_segment as render_segment_line
 
 
 def split_evenly(items: list[Chunk], parts: int) -> list[list[Chunk]]:
@@ -72,13 +73,12 @@ def group_sections(chunks: list[Chunk], num_sections: int, strategy: SectionStra
 
 
 def render_segment(chunk: Chunk, show_doc: bool) -> str:
-    """One prompt line per segment: ``Segment 3 [Doc: guide.md]: text``."""
-    doc = f" [Doc: {chunk.doc_id}]" if show_doc else ""
-    return f"Segment {chunk.chunk_id}{doc}: {chunk.text}"
+    """One prompt line per segment: ``Segment 3 [Doc: guide.md]: text`` (newlines collapsed)."""
+    return render_segment_line(chunk.chunk_id, chunk.text, chunk.doc_id if show_doc else None)
 
 
 def render_sections(sections: list[list[Chunk]], show_doc: bool) -> list[str]:
-    """Render each section as a header line followed by its segment lines."""
+    """Render each section as a header line followed by one line per segment."""
     rendered = []
     for number, section in enumerate(sections, start=1):
         lines = [f"=== Section {number} ==="]

@@ -1,0 +1,316 @@
+"""`RetrievalSDG`: the one DSPy module that turns a seed row into a generated record.
+
+extract -> generate -> validate -> dedup -> judge, per *window* of a row's sections.
+
+Because extract, generate and judge are predictors of one module, DSPy optimizers can
+tune all their prompts together and ``save`` them to one JSON file. Dedup and
+validation are plain deterministic steps. Long rows are cut into windows that fit the
+model's context, and each window gets its own question budget, so a long document
+gets proportionally more questions instead of being silently truncated.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import dspy
+import numpy as np
+from dspy.utils.usage_tracker import track_usage
+
+from sdg_program.config import GenerationSettings
+from sdg_program.dedup import deduplicate
+from sdg_program.records import SeedRow
+from sdg_program.validation import PairValidation, RowSegments, ValidationSettings, validate_pair
+from signatures import (
+    ARTIFACT_TYPES,
+    DocumentArtifacts,
+    ExtractArtifacts,
+    GenerateQAPairs,
+    JudgeQAPairs,
+    QAEvaluation,
+    QAPair,
+    match_evaluations,
+    render_artifacts,
+    render_pairs_for_judge,
+)
+
+logger = logging.getLogger(__name__)
+
+ROLES = ("extract", "generate", "judge")
+# Characters of segments per window when the LM does not say how large its context is.
+DEFAULT_WINDOW_CHARS = 24_000
+# Prompt tokens reserved for instructions, artifacts and field headers around the segments.
+PROMPT_OVERHEAD_TOKENS = 1_500
+_SEGMENT_LINE = re.compile(r"^Segment (\d+)\b")
+
+
+class RowFailed(Exception):
+    """No window of the row produced any QA pair; the record goes to failures.jsonl."""
+
+    def __init__(self, message: str, errors: list[dict[str, Any]]):
+        super().__init__(message)
+        self.errors = errors
+
+
+@dataclass
+class Window:
+    """A slice of a row's sections that fits one prompt."""
+
+    text: str
+    segment_ids: list[int]
+
+
+@dataclass
+class RoleUsage:
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def add(self, entries: list[dict[str, Any]]) -> None:
+        for entry in entries:
+            self.calls += 1
+            self.prompt_tokens += int(entry.get("prompt_tokens") or 0)
+            self.completion_tokens += int(entry.get("completion_tokens") or 0)
+
+
+@dataclass
+class RowUsage:
+    roles: dict[str, RoleUsage] = field(default_factory=lambda: {role: RoleUsage() for role in ROLES})
+
+    def as_dict(self) -> dict[str, dict[str, int]]:
+        return {role: vars(usage).copy() for role, usage in self.roles.items()}
+
+
+def make_windows(sections: list[str], window_chars: int) -> list[Window]:
+    """Pack rendered sections into windows of at most ``window_chars`` characters.
+
+    Sections stay whole when they fit; a larger section is cut between segment lines
+    (its header repeated). A single segment line longer than the window gets a window
+    of its own: chunking caps chunk size, so this only happens with tiny windows.
+    """
+    windows: list[Window] = []
+    lines: list[str] = []
+    ids: list[int] = []
+    size = 0
+
+    def flush() -> None:
+        nonlocal lines, ids, size
+        if ids:
+            windows.append(Window(text="\n".join(lines), segment_ids=ids))
+        lines, ids, size = [], [], 0
+
+    for section in sections:
+        header, *segment_lines = section.split("\n")
+        if size and size + len(section) + 1 > window_chars:
+            flush()
+        lines.append(header)
+        size += len(header) + 1
+        for line in segment_lines:
+            match = _SEGMENT_LINE.match(line)
+            if match is None:
+                continue
+            if ids and size + len(line) + 1 > window_chars:
+                flush()
+                lines.append(header)
+                size = len(header) + 1
+            lines.append(line)
+            ids.append(int(match.group(1)))
+            size += len(line) + 1
+    flush()
+    return windows
+
+
+def window_chars_for(lm: Any, settings: GenerationSettings) -> int:
+    """Segment characters per window: the setting, or what fits the LM's context window."""
+    if settings.window_chars:
+        return settings.window_chars
+    context = getattr(lm, "context_window", None)
+    if isinstance(context, int) and context > 0:
+        max_tokens = int(getattr(lm, "kwargs", {}).get("max_tokens") or 1024)
+        budget_tokens = max(256, context - max_tokens - PROMPT_OVERHEAD_TOKENS)
+        return max(500, budget_tokens * 3)  # ~3 characters per token for mixed prose and code
+    return DEFAULT_WINDOW_CHARS
+
+
+def _quality_key(pair: QAPair, validation: PairValidation) -> tuple:
+    """Which of two duplicate questions to keep: valid first, then grounded, then richer."""
+    return (validation.valid, -len(validation.reasons), validation.answer_support, pair.hop_count, pair.question_complexity)
+
+
+class RetrievalSDG(dspy.Module):
+    """Seed row in, generated record out (a ``dspy.Prediction`` with the record's fields).
+
+    ``lm`` runs extract and generate, ``judge_lm`` runs judge (default: ``lm``).
+    ``embed_texts`` maps questions to L2-normalised vectors for dedup.
+    """
+
+    def __init__(
+        self,
+        settings: GenerationSettings | None = None,
+        *,
+        lm: dspy.BaseLM | None = None,
+        judge_lm: dspy.BaseLM | None = None,
+        embed_texts: Callable[[list[str]], np.ndarray] | None = None,
+    ) -> None:
+        super().__init__()
+        self.settings = settings or GenerationSettings()
+        self.extract = dspy.Predict(ExtractArtifacts)
+        self.generate = dspy.Predict(GenerateQAPairs)
+        self.judge = dspy.Predict(JudgeQAPairs)
+        self.role_lms = {"extract": lm, "generate": lm, "judge": judge_lm or lm}
+        self.embed_texts = embed_texts
+
+    # -- calls --------------------------------------------------------------
+
+    def _call(self, role: str, predictor: dspy.Predict, usage: RowUsage, **inputs: Any) -> dspy.Prediction:
+        """Call a predictor with its role's LM; re-ask on malformed output up to ``max_retries`` times.
+
+        A re-ask uses a fresh rollout at a higher temperature, since repeating the same
+        deterministic request would repeat the same mistake.
+        """
+        lm = self.role_lms[role]
+        attempts = self.settings.max_retries + 1
+        last_error: Exception | None = None
+        for attempt in range(attempts):
+            config = {} if attempt == 0 else {"rollout_id": attempt, "temperature": 0.7}
+            with track_usage() as tracker:
+                try:
+                    with dspy.context(lm=lm) if lm is not None else _nullcontext():
+                        prediction = predictor(**inputs, config=config)
+                    return prediction
+                except Exception as error:  # malformed output, endpoint failure after LiteLLM's retries
+                    last_error = error
+                    if _is_context_overflow(error):
+                        break
+                    logger.info("%s attempt %d/%d failed: %s", role, attempt + 1, attempts, _short(error))
+                finally:
+                    usage.roles[role].add([entry for entries in tracker.usage_data.values() for entry in entries])
+        assert last_error is not None
+        raise last_error
+
+    # -- the program ----------------------------------------------------------
+
+    def forward(self, row: SeedRow) -> dspy.Prediction:
+        settings = self.settings
+        usage = RowUsage()
+        errors: list[dict[str, Any]] = []
+        window_size = window_chars_for(self.role_lms["generate"] or dspy.settings.lm, settings)
+        windows = make_windows(row.sections_structured, window_size)
+        chunks_by_id = {chunk.chunk_id: chunk for chunk in row.chunks}
+        validation_settings = ValidationSettings(
+            min_hops=settings.min_hops,
+            max_hops=settings.max_hops,
+            min_complexity=settings.min_complexity,
+            min_answer_support=settings.min_answer_support,
+        )
+
+        merged_artifacts: dict[str, list[dict[str, Any]]] = {name: [] for name in ARTIFACT_TYPES}
+        pairs: list[QAPair] = []
+        pair_windows: list[int] = []
+        validations: list[PairValidation] = []
+        for window_index, window in enumerate(windows):
+            artifacts = DocumentArtifacts()
+            try:
+                extracted = self._call("extract", self.extract, usage, document=window.text, max_artifacts_per_type=settings.max_artifacts_per_type)
+                artifacts = extracted.artifacts
+                for name in ARTIFACT_TYPES:
+                    merged_artifacts[name].extend(item.model_dump() for item in getattr(artifacts, name)[: settings.max_artifacts_per_type])
+            except Exception as error:
+                # Generation can still work from the segments alone; record and go on.
+                errors.append({"stage": "extract", "window": window_index, "error": _short(error)})
+            try:
+                generated = self._call(
+                    "generate",
+                    self.generate,
+                    usage,
+                    segments=window.text,
+                    artifacts=render_artifacts(artifacts),
+                    num_pairs=settings.num_pairs,
+                    query_counts=settings.query_counts,
+                    reasoning_counts=settings.reasoning_counts,
+                    min_hops=settings.min_hops,
+                    max_hops=settings.max_hops,
+                    min_complexity=settings.min_complexity,
+                )
+            except Exception as error:
+                errors.append({"stage": "generate", "window": window_index, "error": _short(error)})
+                continue
+            segments = RowSegments({segment_id: chunks_by_id[segment_id].text for segment_id in window.segment_ids if segment_id in chunks_by_id})
+            for pair in generated.qa_pairs.pairs:
+                pairs.append(pair)
+                pair_windows.append(window_index)
+                validations.append(validate_pair(pair, segments, validation_settings))
+
+        if not pairs:
+            raise RowFailed("no QA pairs were generated: " + "; ".join(f"{e['stage']}: {e['error']}" for e in errors), errors)
+
+        if self.embed_texts is not None and len(pairs) > 1:
+            dedup = deduplicate(
+                [pair.question for pair in pairs],
+                [_quality_key(pair, validation) for pair, validation in zip(pairs, validations)],
+                self.embed_texts,
+                settings.similarity_threshold,
+            )
+            kept, duplicate_of = dedup.kept, dedup.duplicate_of
+        else:
+            kept, duplicate_of = list(range(len(pairs))), {}
+
+        evaluations: dict[int, QAEvaluation] = {}
+        for window_index, window in enumerate(windows):
+            members = [index for index in kept if pair_windows[index] == window_index]
+            if not members:
+                continue
+            try:
+                judged = self._call(
+                    "judge",
+                    self.judge,
+                    usage,
+                    segments=window.text,
+                    qa_pairs=render_pairs_for_judge([pairs[index] for index in members]),
+                )
+            except Exception as error:
+                errors.append({"stage": "judge", "window": window_index, "error": _short(error)})
+                continue
+            for local_index, evaluation in match_evaluations(len(members), judged.evaluations.evaluations).items():
+                evaluations[members[local_index]] = evaluation
+
+        deduplicated = [pairs[index] for index in kept]
+        judged_list = []
+        for position, index in enumerate(kept):
+            if index in evaluations:
+                judged_list.append(evaluations[index].model_copy(update={"pair_index": position}).model_dump(mode="json"))
+            else:
+                errors.append({"stage": "judge", "window": pair_windows[index], "error": f"no evaluation for pair {position}"})
+        return dspy.Prediction(
+            document_artifacts=merged_artifacts,
+            qa_generation={"pairs": [pair.model_dump(mode="json") for pair in pairs]},
+            deduplicated_qa_pairs=[pair.model_dump(mode="json") for pair in deduplicated],
+            qa_evaluations={"evaluations": judged_list},
+            qa_validations=[validations[index].model_dump() for index in kept],
+            generation_validations=[validation.model_dump() for validation in validations],
+            dedup={"kept": kept, "duplicate_of": {str(key): value for key, value in duplicate_of.items()}},
+            windows=len(windows),
+            lm_usage=usage.as_dict(),
+            errors=errors,
+        )
+
+
+class _nullcontext:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _is_context_overflow(error: Exception) -> bool:
+    name = type(error).__name__
+    return "ContextWindow" in name or "context window" in str(error).lower()
+
+
+def _short(error: Exception, limit: int = 300) -> str:
+    text = f"{type(error).__name__}: {error}"
+    return text if len(text) <= limit else text[: limit - 1] + "…"

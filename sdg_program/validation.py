@@ -1,0 +1,129 @@
+"""Deterministic checks of a generated QA pair against its seed row.
+
+The judge is an LLM and can be wrong, weak or the same model that wrote the pair.
+These checks are not: every pair gets a :class:`PairValidation` with the reasons it
+failed, and only pairs that pass become training data. Each reason is a short stable
+code so reports can count them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from pydantic import BaseModel, Field
+
+from signatures import QAPair, QueryType
+
+# Wording that only makes sense next to the source ("according to the passage",
+# "in segment 3"). A retrieval query is typed by someone who has not seen the source.
+SOURCE_RELATIVE_PATTERNS: tuple[str, ...] = (
+    r"\bsegments?\s*#?\d+",
+    r"\bsections?\s+\d+\b",
+    r"\b(?:according\s+to|based\s+on|as\s+(?:described|mentioned|stated|shown|discussed)\s+in|from|in|within)\s+"
+    r"(?:the|this|these|that)\s+(?:provided\s+|given\s+|above\s+|following\s+)?"
+    r"(?:context|document|documents|passage|passages|text|excerpt|segment|segments|section|article|transcript|snippet|source)\b",
+    r"\b(?:the|this)\s+(?:provided|given)\s+(?:context|text|document|passage|information)\b",
+    r"\b(?:mentioned|described|stated|discussed)\s+above\b",
+    r"\bthe\s+author(?:s)?\b",
+    r"\bthis\s+(?:document|passage|excerpt|article|page)\b",
+)
+_SOURCE_RELATIVE = re.compile("|".join(f"(?:{pattern})" for pattern in SOURCE_RELATIVE_PATTERNS), re.IGNORECASE)
+
+_WORD = re.compile(r"[A-Za-z0-9_]+|[^\sA-Za-z0-9_\W]")
+STOPWORDS: frozenset[str] = frozenset(
+    """
+    a an and are as at be by can could did do does for from had has have how i if in into is it its
+    of on or so such than that the their them then there these they this to was were what when where
+    which who whom whose why will with would you your yes no not also about over under more most
+    other some any each only own same very just should may might must one two use used using
+    """.split()
+)
+
+
+class ValidationSettings(BaseModel):
+    """Thresholds for :func:`validate_pair`; they mirror the generate options."""
+
+    min_hops: int = Field(1, ge=1)
+    max_hops: int = Field(3, ge=1)
+    min_complexity: int = Field(2, ge=1, le=5)
+    min_answer_support: float = Field(0.5, ge=0.0, le=1.0, description="Share of the answer's content words found in the cited segments")
+    min_question_words: int = Field(3, ge=1)
+
+
+class PairValidation(BaseModel):
+    """The verdict on one pair: valid or not, and every reason it is not."""
+
+    valid: bool
+    reasons: list[str] = Field(default_factory=list)
+    answer_support: float = Field(0.0, description="Share of answer content words present in the cited segments")
+
+
+def content_words(text: str) -> set[str]:
+    """Lower-cased word tokens without stopwords; single CJK characters count as words."""
+    return {token for token in (match.lower() for match in _WORD.findall(text)) if token not in STOPWORDS}
+
+
+def answer_support(answer: str, cited_texts: list[str]) -> float:
+    """Share of the answer's content words that appear in the cited segments (1.0 for an empty answer)."""
+    words = content_words(answer)
+    if not words:
+        return 0.0
+    available = content_words(" ".join(cited_texts))
+    return len(words & available) / len(words)
+
+
+def is_source_relative(text: str) -> bool:
+    """True if the text refers to its source ("in the passage", "segment 4", "the author")."""
+    return _SOURCE_RELATIVE.search(text) is not None
+
+
+@dataclass(frozen=True)
+class RowSegments:
+    """The segment texts of one seed row, by segment ID."""
+
+    texts: dict[int, str]
+
+    @classmethod
+    def from_chunks(cls, chunks) -> "RowSegments":
+        return cls({chunk.chunk_id: chunk.text for chunk in chunks})
+
+
+def validate_pair(pair: QAPair, segments: RowSegments, settings: ValidationSettings) -> PairValidation:
+    """Check a pair's evidence, hop structure, complexity, wording and grounding."""
+    reasons: list[str] = []
+    cited = list(dict.fromkeys(pair.segment_ids))
+    missing = [segment for segment in cited if segment not in segments.texts]
+    hop_ids = [segment for hop in pair.hop_contexts for segment in hop.segment_ids]
+    if missing or any(segment not in segments.texts for segment in hop_ids):
+        reasons.append("unknown_segment_id")
+    if len(cited) != len(pair.segment_ids):
+        reasons.append("repeated_segment_id")
+    if set(hop_ids) != set(cited):
+        reasons.append("hop_segments_mismatch")
+    if pair.hop_count != len(pair.hop_contexts):
+        reasons.append("hop_count_mismatch")
+    if [hop.hop_number for hop in pair.hop_contexts] != list(range(1, len(pair.hop_contexts) + 1)):
+        reasons.append("hop_numbers_out_of_order")
+    if pair.query_type == QueryType.MULTI_HOP:
+        # A multi-hop question needs at least two hops, whatever --min-hops says.
+        low = max(2, settings.min_hops)
+        if not low <= pair.hop_count <= settings.max_hops:
+            reasons.append("hop_count_out_of_range")
+        hop_sets = [frozenset(hop.segment_ids) for hop in pair.hop_contexts]
+        if len(hop_sets) >= 2 and len(set(hop_sets)) < len(hop_sets):
+            reasons.append("hops_share_evidence")
+    elif pair.hop_count != 1:
+        reasons.append("single_hop_expected")
+    if pair.question_complexity < settings.min_complexity:
+        reasons.append("complexity_too_low")
+    if is_source_relative(pair.question):
+        reasons.append("source_relative_question")
+    if is_source_relative(pair.answer):
+        reasons.append("source_relative_answer")
+    if len(pair.question.split()) < settings.min_question_words:
+        reasons.append("question_too_short")
+    support = answer_support(pair.answer, [segments.texts[segment] for segment in cited if segment in segments.texts])
+    if support < settings.min_answer_support:
+        reasons.append("answer_not_supported")
+    return PairValidation(valid=not reasons, reasons=reasons, answer_support=round(support, 4))

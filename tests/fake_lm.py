@@ -1,0 +1,41 @@
+"""A scripted LM for unit tests of program logic (never used where the real model can run)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dspy.utils.dummies import DummyLM
+
+EXTRACT_KEY = "[[ ## document ## ]]"
+GENERATE_KEY = "[[ ## min_complexity ## ]]"
+JUDGE_KEY = "[[ ## evaluations ## ]]"
+
+
+def artifacts(*names: str) -> dict[str, Any]:
+    return {"artifacts": {"key_concepts": [{"text": name, "description": f"about {name}", "importance": "high"} for name in names]}}
+
+
+def pair(question: str, answer: str, segment_ids: list[int], *, query_type: str = "contextual", hops: list[list[int]] | None = None,
+         complexity: int = 3, reasoning_type: str = "factual") -> dict[str, Any]:
+    hops = hops or [segment_ids]
+    return {
+        "query_type": query_type,
+        "reasoning_type": reasoning_type,
+        "hop_contexts": [{"hop_number": number, "segment_ids": ids, "summary": f"hop {number}"} for number, ids in enumerate(hops, 1)],
+        "hop_count": len(hops),
+        "segment_ids": segment_ids,
+        "question": question,
+        "answer": answer,
+        "question_complexity": complexity,
+    }
+
+
+def evaluation(index: int, overall: float = 8.0) -> dict[str, Any]:
+    score = {"justification": "fine", "score": int(overall)}
+    return {"pair_index": index, "relevance": score, "accuracy": score, "context_support": score, "clarity": score,
+            "overall": {"assessment": "good", "score": overall}, "improvements": "none"}
+
+
+def scripted_lm(extract: dict, generate: dict, judge: dict) -> DummyLM:
+    """A DummyLM that answers each signature by a key found only in that signature's prompt."""
+    return DummyLM({EXTRACT_KEY: extract, GENERATE_KEY: generate, JUDGE_KEY: judge})
