@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Literal, Optional
 
 import typer
 from pydantic import ValidationError
@@ -161,12 +161,6 @@ def chunk(
     Console().print(f"Wrote {written} seed rows to {output}")
 
 
-def main() -> None:
-    app()
-
-
-if __name__ == "__main__":
-    main()
 
 
 GENERATION_OPTIONS = (
@@ -175,7 +169,7 @@ GENERATION_OPTIONS = (
 )
 RUN_OPTIONS = (
     "output_dir", "lm", "judge_lm", "api_base", "judge_api_base", "program", "concurrency", "num_records",
-    "max_tokens", "temperature", "seed", "timeout", "num_retries", "max_failure_rate",
+    "max_tokens", "temperature", "seed", "timeout", "num_retries", "max_failure_rate", "structured_output",
 )
 
 
@@ -249,6 +243,7 @@ def generate(
     seed: Annotated[int, typer.Option(help="Seed for reproducible runs where the backend allows (the local model is deterministic for a seed).", rich_help_panel="Models")] = 0,
     timeout: Annotated[float, typer.Option(min=1.0, help="Seconds before an endpoint request times out.", rich_help_panel="Models")] = 180.0,
     num_retries: Annotated[int, typer.Option(min=0, help="Retries with backoff on timeouts, 429 and 5xx.", rich_help_panel="Models")] = 5,
+    structured_output: Annotated[Literal["auto", "json_schema", "json_object_schema", "json_object"], typer.Option(help="How --lm/--judge-lm endpoints are asked for JSON: auto (what DSPy knows of the model), json_schema (OpenAI, vLLM, NIM, Ollama, llama-server), json_object_schema (llama-cpp-python's server), json_object (JSON mode, no schema).", rich_help_panel="Models")] = "auto",
     max_failure_rate: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Abort (resumably) when more than this share of rows fail, after 10 rows.", rich_help_panel="Models")] = None,
     file_pattern: FilePattern = "*",
     recursive: Recursive = True,
@@ -366,3 +361,11 @@ def _run_preview(config, rows: int) -> None:
     print_preview(results, Console())
     if not results or any(isinstance(result, FailedRow) for result in results):
         raise typer.Exit(1)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -50,6 +50,7 @@ def build_program(config: GenerateConfig) -> tuple[RetrievalSDG, dict[str, Any]]
             seed=config.seed,
             timeout=config.timeout,
             num_retries=config.num_retries,
+            structured_output=config.structured_output,
         )
 
     lm = make_lm(config.lm, config.api_base)

@@ -26,6 +26,7 @@ from sdg_program.records import SeedRow
 from sdg_program.validation import PairValidation, RowSegments, ValidationSettings, validate_pair
 from signatures import (
     ARTIFACT_TYPES,
+    MAX_PAIRS,
     DocumentArtifacts,
     ExtractArtifacts,
     GenerateQAPairs,
@@ -36,6 +37,7 @@ from signatures import (
     render_artifacts,
     render_pairs_for_judge,
 )
+from signatures.narrow import narrow_artifacts, narrow_evaluations, narrow_qa_pairs
 
 logger = logging.getLogger(__name__)
 
@@ -162,26 +164,42 @@ class RetrievalSDG(dspy.Module):
         self.judge = dspy.Predict(JudgeQAPairs)
         self.role_lms = {"extract": lm, "generate": lm, "judge": judge_lm or lm}
         self.embed_texts = embed_texts
+        # JSON output: with the embedded model DSPy's JSONAdapter sends the schema, which
+        # llama.cpp turns into a grammar; endpoints get JSON mode or a schema when they support it.
+        self.adapter = dspy.JSONAdapter()
 
     # -- calls --------------------------------------------------------------
 
-    def _call(self, role: str, predictor: dspy.Predict, usage: RowUsage, **inputs: Any) -> dspy.Prediction:
+    def _uses_grammar(self, role: str) -> bool:
+        """Whether the role's LM decodes under a JSON-schema grammar (the embedded llama.cpp model).
+
+        Only then are per-call narrowed schemas used (allowed segment IDs, exact list
+        sizes): the grammar makes the model obey them, whereas an API model that breaks
+        one would lose the whole call instead of one pair.
+        """
+        lm = self.role_lms[role] or dspy.settings.lm
+        return type(lm).__name__ == "LocalLlamaLM"
+
+    def _call(self, role: str, predictor: dspy.Predict, usage: RowUsage, narrowed: tuple[str, type] | None = None, **inputs: Any) -> dspy.Prediction:
         """Call a predictor with its role's LM; re-ask on malformed output up to ``max_retries`` times.
 
         A re-ask uses a fresh rollout at a higher temperature, since repeating the same
-        deterministic request would repeat the same mistake.
+        deterministic request would repeat the same mistake. ``narrowed`` replaces one
+        output field's type for this call only, keeping the (possibly optimized)
+        instructions and demos of the predictor.
         """
-        lm = self.role_lms[role]
+        lm = self.role_lms[role] or dspy.settings.lm
+        if narrowed is not None and self._uses_grammar(role):
+            inputs["signature"] = predictor.signature.with_updated_fields(narrowed[0], type_=narrowed[1])
         attempts = self.settings.max_retries + 1
         last_error: Exception | None = None
         for attempt in range(attempts):
             config = {} if attempt == 0 else {"rollout_id": attempt, "temperature": 0.7}
             with track_usage() as tracker:
                 try:
-                    with dspy.context(lm=lm) if lm is not None else _nullcontext():
-                        prediction = predictor(**inputs, config=config)
-                    return prediction
-                except Exception as error:  # malformed output, endpoint failure after LiteLLM's retries
+                    with dspy.context(lm=lm, adapter=self.adapter):
+                        return predictor(**inputs, config=config)
+                except Exception as error:  # malformed output, endpoint failure after retries
                     last_error = error
                     if _is_context_overflow(error):
                         break
@@ -214,7 +232,14 @@ class RetrievalSDG(dspy.Module):
         for window_index, window in enumerate(windows):
             artifacts = DocumentArtifacts()
             try:
-                extracted = self._call("extract", self.extract, usage, document=window.text, max_artifacts_per_type=settings.max_artifacts_per_type)
+                extracted = self._call(
+                    "extract",
+                    self.extract,
+                    usage,
+                    narrowed=("artifacts", narrow_artifacts(settings.max_artifacts_per_type)),
+                    document=window.text,
+                    max_artifacts_per_type=settings.max_artifacts_per_type,
+                )
                 artifacts = extracted.artifacts
                 for name in ARTIFACT_TYPES:
                     merged_artifacts[name].extend(item.model_dump() for item in getattr(artifacts, name)[: settings.max_artifacts_per_type])
@@ -226,6 +251,7 @@ class RetrievalSDG(dspy.Module):
                     "generate",
                     self.generate,
                     usage,
+                    narrowed=("qa_pairs", narrow_qa_pairs(window.segment_ids, max_pairs=settings.num_pairs, max_hops=settings.max_hops)),
                     segments=window.text,
                     artifacts=render_artifacts(artifacts),
                     num_pairs=settings.num_pairs,
@@ -260,22 +286,23 @@ class RetrievalSDG(dspy.Module):
 
         evaluations: dict[int, QAEvaluation] = {}
         for window_index, window in enumerate(windows):
-            members = [index for index in kept if pair_windows[index] == window_index]
-            if not members:
-                continue
-            try:
-                judged = self._call(
-                    "judge",
-                    self.judge,
-                    usage,
-                    segments=window.text,
-                    qa_pairs=render_pairs_for_judge([pairs[index] for index in members]),
-                )
-            except Exception as error:
-                errors.append({"stage": "judge", "window": window_index, "error": _short(error)})
-                continue
-            for local_index, evaluation in match_evaluations(len(members), judged.evaluations.evaluations).items():
-                evaluations[members[local_index]] = evaluation
+            members_in_window = [index for index in kept if pair_windows[index] == window_index]
+            for start in range(0, len(members_in_window), MAX_PAIRS):
+                members = members_in_window[start : start + MAX_PAIRS]
+                try:
+                    judged = self._call(
+                        "judge",
+                        self.judge,
+                        usage,
+                        narrowed=("evaluations", narrow_evaluations(len(members))),
+                        segments=window.text,
+                        qa_pairs=render_pairs_for_judge([pairs[index] for index in members]),
+                    )
+                except Exception as error:
+                    errors.append({"stage": "judge", "window": window_index, "error": _short(error)})
+                    continue
+                for local_index, evaluation in match_evaluations(len(members), judged.evaluations.evaluations).items():
+                    evaluations[members[local_index]] = evaluation
 
         deduplicated = [pairs[index] for index in kept]
         judged_list = []
@@ -296,14 +323,6 @@ class RetrievalSDG(dspy.Module):
             lm_usage=usage.as_dict(),
             errors=errors,
         )
-
-
-class _nullcontext:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
 
 
 def _is_context_overflow(error: Exception) -> bool:

@@ -22,7 +22,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -61,6 +61,7 @@ class GenerateConfig(BaseModel):
     seed: int | None = 0
     timeout: float = Field(180.0, gt=0)
     num_retries: int = Field(5, ge=0)
+    structured_output: Literal["auto", "json_schema", "json_object_schema", "json_object"] = Field("auto", description="How remote endpoints are asked for JSON (sdg_program.lm.EndpointEngine)")
     max_failure_rate: float | None = Field(None, gt=0.0, le=1.0, description="Abort when more than this share of rows fail (checked after 10 rows)")
 
     def fingerprint(self) -> str:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import dspy
 from dspy.utils.dummies import DummyLM
 
-EXTRACT_KEY = "[[ ## document ## ]]"
-GENERATE_KEY = "[[ ## min_complexity ## ]]"
-JUDGE_KEY = "[[ ## evaluations ## ]]"
+# JSONAdapter ends each prompt with "... order of fields: `<outputs>`": unique per signature.
+EXTRACT_KEY = "fields: `artifacts`"
+GENERATE_KEY = "fields: `qa_pairs`"
+JUDGE_KEY = "fields: `evaluations`"
 
 
 def artifacts(*names: str) -> dict[str, Any]:
@@ -38,4 +40,4 @@ def evaluation(index: int, overall: float = 8.0) -> dict[str, Any]:
 
 def scripted_lm(extract: dict, generate: dict, judge: dict) -> DummyLM:
     """A DummyLM that answers each signature by a key found only in that signature's prompt."""
-    return DummyLM({EXTRACT_KEY: extract, GENERATE_KEY: generate, JUDGE_KEY: judge})
+    return DummyLM({EXTRACT_KEY: extract, GENERATE_KEY: generate, JUDGE_KEY: judge}, adapter=dspy.JSONAdapter())
