@@ -363,6 +363,17 @@ def _run_preview(config, rows: int) -> None:
         raise typer.Exit(1)
 
 
+def _register_commands() -> None:
+    """Commands that live in their own modules (one job each)."""
+    from sdg_program.cli_hub_eval import eval_command, push_command
+
+    app.command("push")(push_command)
+    app.command("eval")(eval_command)
+
+
+_register_commands()
+
+
 def main() -> None:
     app()
 
