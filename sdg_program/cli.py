@@ -365,8 +365,10 @@ def _run_preview(config, rows: int) -> None:
 
 def _register_commands() -> None:
     """Commands that live in their own modules (one job each)."""
+    from sdg_program.cli_convert import convert_command
     from sdg_program.cli_hub_eval import eval_command, push_command
 
+    app.command("convert")(convert_command)
     app.command("push")(push_command)
     app.command("eval")(eval_command)
 

@@ -1,0 +1,242 @@
+"""What a conversion did: ``report.json``, a printed summary and ``report.html`` with plots.
+
+The reference tool prints a few counts and keeps nothing; a user deciding whether the data is
+good enough needs to see where pairs went (every drop has a reason) and what the kept questions
+look like (types, hops, complexity, judge scores). The report is deterministic (no timings, no
+dates), so a re-run writes the same bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from typing import Any
+
+from pydantic import BaseModel, Field
+from rich.console import Console
+from rich.table import Table
+
+# Order in which drop reasons are checked, and the words the summary uses for them.
+DROP_REASONS: dict[str, str] = {
+    "empty_question": "empty question",
+    "invalid": "failed validation",
+    "unjudged": "no judge score",
+    "below_threshold": "judge score below threshold",
+    "no_positive": "no positive passage",
+    "unknown_segment": "cites an unknown segment",
+    "too_many_positives": "more positives than --max-pos-docs",
+}
+DISTRIBUTIONS = ("query_type", "reasoning_type", "hop_count", "question_complexity")
+
+
+class SplitSummary(BaseModel):
+    """Size of one split."""
+
+    units: int = 0
+    documents: int = 0
+    queries: int = 0
+    examples: int = Field(0, description="Training examples written (differs from queries with --unroll-positives)")
+
+
+class NegativesSummary(BaseModel):
+    """Hard-negative mining results."""
+
+    requested_per_query: int
+    margin: float
+    queries: int = 0
+    negatives: int = 0
+    queries_short: int = Field(0, description="Queries that got fewer negatives than requested")
+    excluded_as_likely_positive: int = Field(0, description="Candidates above margin x weakest positive score")
+
+
+class ConvertReport(BaseModel):
+    """Everything ``convert`` counted; written as report.json."""
+
+    input_file: str
+    output_dir: str
+    corpus_id: str
+    settings: dict[str, Any]
+    records_in: int = 0
+    records_duplicate: int = Field(0, description="Lines repeating an earlier source_id (skipped)")
+    lines_malformed: int = Field(0, description="Lines that are not a JSON record (skipped)")
+    records_without_pairs: int = 0
+    records_validated_at_convert: int = Field(0, description="Records without qa_validations, validated here")
+    records_judged_by_position: int = Field(0, description="Evaluations without pair_index, matched by position")
+    records_judge_unaligned: int = Field(0, description="Evaluations that could not be matched to pairs (pairs count as unjudged)")
+    pairs_in: int = 0
+    pairs_kept: int = 0
+    pairs_dropped: dict[str, int] = Field(default_factory=dict)
+    validation_reasons: dict[str, int] = Field(default_factory=dict, description="Reasons of the pairs dropped as invalid")
+    chunks_in: int = 0
+    corpus_documents: int = Field(0, description="Unique passages (BEIR corpus)")
+    training_corpus_documents: int = Field(0, description="Passages in corpus/train.parquet (test-only passages excluded)")
+    units: int = Field(0, description="Split units with kept pairs (documents/bundles joined by shared documents, groups, paraphrases)")
+    merges: dict[str, int] = Field(default_factory=dict)
+    paraphrase_links: int = 0
+    splits: dict[str, SplitSummary] = Field(default_factory=dict)
+    distributions: dict[str, dict[str, int]] = Field(default_factory=dict, description="Over kept pairs")
+    judge_scores: dict[str, int] = Field(default_factory=dict, description="overall.score histogram over all judged pairs")
+    negatives: NegativesSummary | None = None
+    warnings: list[str] = Field(default_factory=list)
+
+
+def score_histogram(scores: list[float | None]) -> dict[str, int]:
+    """Counts per integer score bin 1..10 (a score s falls in bin floor(s), clipped to 1..10)."""
+    bins = {str(score): 0 for score in range(1, 11)}
+    for score in scores:
+        if score is None:
+            continue
+        bins[str(min(10, max(1, int(score))))] += 1
+    return bins
+
+
+def sorted_counts(counts: dict[Any, int]) -> dict[str, int]:
+    """Counts with string keys in a stable order: numeric keys numerically, others alphabetically."""
+    def key(item):
+        name = str(item[0])
+        return (0, int(name), "") if name.lstrip("-").isdigit() else (1, 0, name)
+
+    return {str(name): count for name, count in sorted(counts.items(), key=key)}
+
+
+# ---------------------------------------------------------------------------
+# printed summary
+# ---------------------------------------------------------------------------
+
+
+def print_report(report: ConvertReport, console: Console) -> None:
+    """A rich summary: pairs in/kept/dropped by reason, corpus, splits, negatives, distributions."""
+    table = Table(title="Conversion summary", show_header=False, title_justify="left")
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    table.add_row("records in", str(report.records_in))
+    for label, value in (
+        ("  duplicate source_id (skipped)", report.records_duplicate),
+        ("  malformed lines (skipped)", report.lines_malformed),
+        ("  without QA pairs (chunks kept as distractors)", report.records_without_pairs),
+        ("  validated at convert (no qa_validations)", report.records_validated_at_convert),
+        ("  judged by position (no pair_index)", report.records_judged_by_position),
+        ("  judge output not alignable", report.records_judge_unaligned),
+    ):
+        if value:
+            table.add_row(label, str(value))
+    table.add_row("pairs in", str(report.pairs_in))
+    retention = f" ({report.pairs_kept / report.pairs_in:.0%})" if report.pairs_in else ""
+    table.add_row("pairs kept", f"{report.pairs_kept}{retention}")
+    for reason, count in report.pairs_dropped.items():
+        table.add_row(f"  dropped: {DROP_REASONS.get(reason, reason)}", str(count))
+    for reason, count in report.validation_reasons.items():
+        table.add_row(f"    validation: {reason}", str(count))
+    table.add_row("passages (unique chunks) / chunks in", f"{report.corpus_documents} / {report.chunks_in}")
+    if report.training_corpus_documents:
+        table.add_row("passages in the training corpus", str(report.training_corpus_documents))
+    table.add_row("split units", str(report.units))
+    for name, count in report.merges.items():
+        if count:
+            table.add_row(f"  {name.replace('_', ' ')}", str(count))
+    for name, split in report.splits.items():
+        table.add_row(f"{name}: units / documents / queries / examples", f"{split.units} / {split.documents} / {split.queries} / {split.examples}")
+    if report.negatives is not None:
+        mined = report.negatives
+        table.add_row("hard negatives: queries / negatives", f"{mined.queries} / {mined.negatives}")
+        table.add_row("  excluded as likely positives", str(mined.excluded_as_likely_positive))
+        if mined.queries_short:
+            table.add_row("  queries with fewer than requested", str(mined.queries_short))
+    console.print(table)
+    if report.pairs_kept:
+        dist = Table(title="Kept pairs", title_justify="left")
+        dist.add_column("field")
+        dist.add_column("counts")
+        for name in DISTRIBUTIONS:
+            values = report.distributions.get(name, {})
+            dist.add_row(name, ", ".join(f"{key}: {count}" for key, count in values.items()))
+        dist.add_row("judge overall score (all judged)", ", ".join(f"{key}: {count}" for key, count in report.judge_scores.items() if count))
+        console.print(dist)
+    for warning in report.warnings:
+        console.print(f"[yellow]Warning:[/yellow] {warning}")
+
+
+# ---------------------------------------------------------------------------
+# HTML with embedded plots
+# ---------------------------------------------------------------------------
+
+
+def _bar_png(title: str, counts: dict[str, int], *, xlabel: str = "", threshold: float | None = None) -> str:
+    """A bar chart as a base64 PNG (Agg backend, no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(6, 3.2), dpi=100)
+    axes = figure.add_subplot()
+    labels = list(counts) or ["(none)"]
+    values = list(counts.values()) or [0]
+    axes.bar(range(len(labels)), values, color="#4c72b0")
+    axes.set_xticks(range(len(labels)), labels, rotation=30 if max(len(label) for label in labels) > 6 else 0, ha="right" if max(len(label) for label in labels) > 6 else "center")
+    axes.set_title(title)
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel("count")
+    if threshold is not None and labels and labels[0] == "1":
+        axes.axvline(threshold - 1.5, color="#c44e52", linestyle="--", label=f"threshold {threshold:g}")
+        axes.legend(loc="upper left")
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", metadata={"Software": None})
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _table(rows: list[tuple[str, Any]]) -> str:
+    body = "".join(f"<tr><th>{html.escape(str(name))}</th><td>{html.escape(str(value))}</td></tr>" for name, value in rows)
+    return f"<table>{body}</table>"
+
+
+def render_html(report: ConvertReport) -> str:
+    """A self-contained HTML page: counts as tables, distributions as embedded PNG plots."""
+    threshold = report.settings.get("quality_threshold")
+    plots = [
+        ("Pairs dropped by reason", report.pairs_dropped, ""),
+        ("Validation reasons (dropped pairs)", report.validation_reasons, ""),
+        ("Judge overall score (all judged pairs)", report.judge_scores, "score bin"),
+        ("Query type (kept)", report.distributions.get("query_type", {}), ""),
+        ("Reasoning type (kept)", report.distributions.get("reasoning_type", {}), ""),
+        ("Hop count (kept)", report.distributions.get("hop_count", {}), "hops"),
+        ("Question complexity (kept)", report.distributions.get("question_complexity", {}), "complexity"),
+        ("Queries per split", {name: split.queries for name, split in report.splits.items()}, ""),
+    ]
+    images = []
+    for title, counts, xlabel in plots:
+        if not counts:
+            continue
+        png = _bar_png(title, counts, xlabel=xlabel, threshold=threshold if counts is report.judge_scores else None)
+        images.append(f'<figure><img alt="{html.escape(title)}" src="data:image/png;base64,{png}"><figcaption>{html.escape(title)}</figcaption></figure>')
+    summary = _table([
+        ("input", report.input_file),
+        ("output", report.output_dir),
+        ("corpus_id", report.corpus_id),
+        ("records in", report.records_in),
+        ("pairs in", report.pairs_in),
+        ("pairs kept", report.pairs_kept),
+        ("passages / chunks in", f"{report.corpus_documents} / {report.chunks_in}"),
+        ("passages in the training corpus", report.training_corpus_documents),
+        ("split units", report.units),
+        ("paraphrase links", report.paraphrase_links),
+    ])
+    splits = _table([(name, f"{s.units} units, {s.documents} documents, {s.queries} queries, {s.examples} examples") for name, s in report.splits.items()])
+    negatives = ""
+    if report.negatives is not None:
+        negatives = "<h2>Hard negatives</h2>" + _table(list(report.negatives.model_dump().items()))
+    warnings = "".join(f"<li>{html.escape(warning)}</li>" for warning in report.warnings)
+    settings = _table(sorted(report.settings.items()))
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>sdg-program convert report</title>
+<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}table{{border-collapse:collapse;margin-bottom:1em}}
+th,td{{border:1px solid #ccc;padding:3px 8px;text-align:left}}figure{{display:inline-block;margin:0.5em}}</style></head>
+<body><h1>Conversion report</h1>
+{summary}<h2>Splits</h2>{splits}{negatives}
+<h2>Plots</h2>{''.join(images)}
+{'<h2>Warnings</h2><ul>' + warnings + '</ul>' if warnings else ''}
+<h2>Settings</h2>{settings}
+</body></html>
+"""
