@@ -368,6 +368,9 @@ def _register_commands() -> None:
     from sdg_program.cli_convert import convert_command
     from sdg_program.cli_hub_eval import eval_command, push_command
 
+    from optimize.cli_compile import compile_command
+
+    app.command("compile")(compile_command)
     app.command("convert")(convert_command)
     app.command("push")(push_command)
     app.command("eval")(eval_command)

@@ -61,13 +61,27 @@ def build_program(config: GenerateConfig) -> tuple[RetrievalSDG, dict[str, Any]]
     lock = threading.Lock()
 
     def embed_texts(texts: list[str]) -> np.ndarray:
+        import torch
+
         with lock:  # sentence-transformers models are not safe to call from several threads at once
-            return embed(texts, embedder)
+            # One torch thread for a row's few questions: with more, torch's spinning workers fight the
+            # row threads and llama.cpp for the cores (2-core box: 30 ms with 1 thread, 470-800 ms with 2).
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)
+            try:
+                return embed(texts, embedder)
+            finally:
+                torch.set_num_threads(threads)
 
     program = RetrievalSDG(config.generation, lm=lm, judge_lm=judge_lm, embed_texts=embed_texts)
-    if config.program is not None:
-        program.load(str(config.program))
-    descriptions = {"lm": describe_lm(lm), "judge_lm": describe_lm(judge_lm), "embedder": config.embedder or "all-MiniLM-L6-v2 (embedded)", "self_judging": same_judge}
+    # --program, or for --lm local the shipped compiled default (optimize/defaults.py); "none" = uncompiled.
+    from optimize.defaults import resolve_program
+
+    program_path = resolve_program(config.program, config.lm)
+    if program_path is not None:
+        program.load(str(program_path))
+    descriptions = {"lm": describe_lm(lm), "judge_lm": describe_lm(judge_lm), "embedder": config.embedder or "all-MiniLM-L6-v2 (embedded)", "self_judging": same_judge,
+                    "program": str(program_path) if program_path is not None else None}
     return program, descriptions
 
 

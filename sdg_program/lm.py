@@ -19,6 +19,13 @@ custom engine, DSPy reads both from attributes of the engine (`dspy.clients.capa
 `LlamaCppEngine` declares them. The schema then arrives as
 `request.config.response_format == {"type": "json_schema", "schema": {...}}` and is compiled
 into a llama.cpp grammar, so every generated token is constrained by the schema.
+
+Remote endpoints: for a model DSPy's tables do not know (`openai/<custom-name>` + `api_base`:
+vLLM, NIM, Ollama, llama.cpp servers) DSPy sends no response_format at all. `build_lm(...,
+structured_output=...)` states what the server takes instead: "json_schema", "json_object_schema"
+(llama-cpp-python's server) or "json_object" give an `EndpointLM`, a `dspy.LM` whose engine
+(`EndpointEngine`) declares the capability the same way and sends the request through DSPy's own
+native engine with the server's spelling of response_format. "auto" (default) is plain `dspy.LM`.
 """
 
 from __future__ import annotations
@@ -304,6 +311,10 @@ class LlamaCppEngine:
     def close(self) -> None:
         """Keep the model loaded: the engine is shared by every copy of its LM."""
 
+    def __deepcopy__(self, memo) -> LlamaCppEngine:
+        """Copies of an LM (and of a program holding it) share the loaded model, as `lm.copy()` does."""
+        return self
+
     def _grammar_for(self, response_format: dict | None):
         """A llama.cpp grammar for DSPy's response_format (None = unconstrained text).
 
@@ -372,6 +383,9 @@ class AsyncLlamaCppEngine:
 
     async def aclose(self) -> None:
         """Nothing to release (see `LlamaCppEngine.close`)."""
+
+    def __deepcopy__(self, memo) -> AsyncLlamaCppEngine:
+        return self
 
 
 def _chat_messages(request: lm15.Request) -> list[dict[str, str]]:
@@ -647,6 +661,10 @@ class EndpointEngine:
         """Close the HTTP pool (DSPy never closes a custom engine: it is borrowed)."""
         self._engine.close()
 
+    def __deepcopy__(self, memo) -> EndpointEngine:
+        """Copies of an LM (and of a program holding it) share the connection pool, as `lm.copy()` does."""
+        return self
+
     # ----------------------------------------------------------------- persistence (program.save)
 
     def dump_state(self) -> dict[str, Any]:
@@ -682,6 +700,9 @@ class AsyncEndpointEngine:
 
     async def aclose(self) -> None:
         """Nothing of its own to release (see `EndpointEngine.close`)."""
+
+    def __deepcopy__(self, memo) -> AsyncEndpointEngine:
+        return self
 
 
 class _EnvironmentKey:
@@ -760,6 +781,15 @@ class EndpointLM(dspy.LM):
     @property
     def structured_output(self) -> str:
         return self.engine.structured_output
+
+    @property
+    def enforces_response_schema(self) -> bool:
+        """True when the endpoint was declared to decode under the JSON schema (json_schema, json_object_schema).
+
+        The program then sends per-call narrowed schemas (this row's segment IDs, exact list sizes),
+        as it does for the in-process model, whose grammar makes the model obey them.
+        """
+        return self.engine.supports_response_schema
 
     @property
     def api_base(self) -> str | None:

@@ -435,3 +435,41 @@ def test_endpoint_state_round_trip(stub):
     assert restored.kwargs["seed"] == 5 and restored.kwargs["max_tokens"] == 200
     credentialed = build_lm("openai/x", api_base="https://user:pw@example.com/v1", structured_output="json_schema")
     assert credentialed.dump_state()["api_base"] is None
+
+
+def test_endpoint_copies_share_the_engine(stub):
+    import copy
+
+    remote = endpoint(stub, "json_schema")
+    for other in (remote.copy(temperature=0.7, rollout_id=1), copy.deepcopy(remote)):
+        assert isinstance(other, EndpointLM) and other.engine is remote.engine
+        assert other.structured_output == "json_schema"
+
+
+@pytest.mark.parametrize("mode, narrowed", [("json_schema", True), ("json_object_schema", True), ("json_object", False)])
+def test_program_narrows_schemas_for_endpoints_that_decode_under_them(offline_dspy, tmp_path, mode, narrowed):
+    """With a schema-enforcing endpoint the program sends per-call schemas (this row's segment IDs, num_pairs
+    pairs), as for the embedded model; in plain JSON mode nothing is narrowed (no schema is sent at all)."""
+    from sdg_program.chunking import ChunkingReport, iter_seed_rows
+    from sdg_program.config import ChunkingConfig, GenerationSettings
+    from sdg_program.program import RetrievalSDG
+
+    (tmp_path / "doc.txt").write_text(
+        "The pump cools the engine at full load. The valve opens at noon every day. "
+        "Operators log the pressure each hour. Alarms sound above ninety degrees.\n"
+    )
+    row = next(iter(iter_seed_rows(ChunkingConfig(input_dir=tmp_path, sentences_per_chunk=2, min_text_length=0), ChunkingReport())))
+    with OpenAIStub() as server:
+        remote = endpoint(server, mode)
+        assert getattr(remote, "enforces_response_schema") is narrowed
+        result = RetrievalSDG(GenerationSettings(num_pairs=2), lm=remote)(row=row)
+        assert result.qa_generation["pairs"]
+        generate_request = next(request for request in server.requests if request.signature == "generate")
+    schema = generate_request.schema
+    if not narrowed:
+        assert schema is None and generate_request.response_format == {"type": "json_object"}
+        return
+    pairs = schema["properties"]["qa_pairs"]
+    pairs = schema["$defs"][pairs["$ref"].split("/")[-1]] if "$ref" in pairs else pairs
+    assert pairs["properties"]["pairs"]["maxItems"] == 2  # num_pairs, not the static cap of 20
+    assert json.dumps(sorted(chunk.chunk_id for chunk in row.chunks)).strip("[]") in json.dumps(schema)  # the row's IDs as an enum
