@@ -1,8 +1,8 @@
 """Generation benchmarks: one command, one table. Figures are printed, never asserted.
 
-    python bench/bench_generate.py                       # everything (~5-10 min on 2 cores)
+    python bench/bench_generate.py                       # everything (~20 min on a busy 2-core box)
     python bench/bench_generate.py --skip-embedded       # only the stub-server throughput (~1 min)
-    python bench/bench_generate.py --concurrency 1 4 16 64 --delay 0.2 --embedded-rows 2
+    python bench/bench_generate.py --concurrency 1 4 16 64 --delay 0.2 --embedded-rows 2 --keep
 
 1. Embedded model overhead: `RetrievalSDG` with the in-process SmolLM2 (via `generate(config)`) on
    a few tiny rows, then the very prompts it sent (from `lm.history`) replayed straight into
@@ -318,7 +318,18 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=900)
     parser.add_argument("--skip-embedded", action="store_true")
     parser.add_argument("--skip-stub", action="store_true")
+    parser.add_argument("--keep", action="store_true", help="Keep the scratch folder (documents, outputs).")
     args = parser.parse_args()
+    try:
+        run(args)
+    finally:
+        if not args.keep:
+            import shutil
+
+            shutil.rmtree(SCRATCH, ignore_errors=True)
+
+
+def run(args) -> None:
     logging.basicConfig(level=logging.ERROR)
     logging.getLogger("dspy").setLevel(logging.ERROR)
 
@@ -368,7 +379,12 @@ def main() -> None:
         print(f"   LLM calls per valid pair:          {per(e['usage_calls'])}")
         print(f"   prompt tokens per valid pair:      {per(e['usage_prompt_tokens'])}")
         print(f"   completion tokens per valid pair:  {per(e['usage_completion_tokens'])}")
-    print(f"\n(scratch: {SCRATCH})")
+        for label, count in (("generated", e["pairs_generated"]), ("deduplicated", e["pairs_after_dedup"])):
+            if count:
+                print(f"   per {label} pair: {e['usage_calls'] / count:.1f} calls, {e['usage_prompt_tokens'] / count:.0f} prompt tokens, "
+                      f"{e['usage_completion_tokens'] / count:.0f} completion tokens")
+    if args.keep:
+        print(f"\n(scratch kept: {SCRATCH})")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,12 @@ imported on first use so that ``import sdg_program`` stays fast.
 
 from __future__ import annotations
 
+import os
 from typing import Any
+
+# LiteLLM (under DSPy) otherwise fetches its model price list from GitHub on first use;
+# nothing may need the network at run time, and the bundled copy is enough.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 __all__ = ["ChunkingConfig", "GenerateConfig", "GenerationSettings", "RetrievalSDG", "generate", "iter_seed_rows", "preview"]
 
