@@ -14,8 +14,9 @@
      (the baseline), ``dspy.LabeledFewShot`` sets drawn from the gold pool (gold pairs are ideal
      demos), and one ``dspy.BootstrapFewShot`` set (demos the model wrote itself with gold demos in
      its prompt, kept when the metric passes ``metric_threshold``; attempts are capped, because a
-     135M model fails most of them and every attempt is an LM call). The best set wins; ties go
-     to the earlier (cheaper) candidate, so demos are only added when they help.
+     135M model fails most of them and every attempt is an LM call; none for ``judge``, whose
+     labeled demos are right by construction). The best set wins; ties go to the earlier
+     (cheaper) candidate, so demos are only added when they help.
    - ``mipro``: ``dspy.MIPROv2(auto="light")``: bootstrapped demo sets plus instructions proposed
      by ``--prompt-lm`` (default: the task LM), chosen by Bayesian search on the selection set.
    - ``gepa``: ``dspy.GEPA`` with the feedback metrics: ``--prompt-lm`` reflects on failures and

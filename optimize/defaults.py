@@ -21,3 +21,44 @@ def resolve_program(program: Path | str | None, lm: str) -> Path | None:
     if lm.strip() == "local" and LOCAL_DEFAULT_PROGRAM.is_file():
         return LOCAL_DEFAULT_PROGRAM
     return None
+
+
+def demo_prompt_tokens(program, lm) -> int:
+    """Prompt tokens the demos add to the costliest role's calls (0 without demos).
+
+    Counted with the LM's own tokenizer when it has one (the embedded model), else estimated
+    at 3 characters per token, the same rule ``window_chars_for`` uses.
+    """
+    import dspy
+
+    adapter = dspy.JSONAdapter()
+    counter = getattr(lm, "count_messages_tokens", None)
+    most = 0
+    for _, predictor in program.named_predictors():
+        if not predictor.demos:
+            continue
+        messages = adapter.format_demos(predictor.signature, predictor.demos)
+        if counter is not None:
+            tokens = counter(messages)
+        else:
+            tokens = sum(len(str(message.get("content", ""))) for message in messages) // 3
+        most = max(most, tokens)
+    return most
+
+
+def fit_window_to_demos(program, lm) -> None:
+    """Shrink the generation window by what the loaded demos cost, unless --window-chars was set.
+
+    ``window_chars_for`` sizes a window from the context length minus a fixed overhead for the
+    instructions; demos come on top of that in every call, so without this a compiled program
+    would overflow the context on rows that fill a window (the embedded model has 8k tokens).
+    """
+    from sdg_program.program import window_chars_for
+
+    if program.settings.window_chars is not None:
+        return
+    extra = demo_prompt_tokens(program, lm)
+    if extra <= 0:
+        return
+    window = window_chars_for(lm, program.settings)
+    program.settings = program.settings.model_copy(update={"window_chars": max(500, window - 3 * extra)})

@@ -13,6 +13,8 @@ Generation (``generate``), per row, over the pairs the model wrote. Each pair ge
   and its ``segment_ids`` are compared with that gold pair's. Matching by segments, not wording,
   because a good generated question need not resemble the human one; it must cite the evidence a
   human would cite. A pair that cites only distractor segments matches nothing and scores 0.
+  The flip side: a pair citing the segments of *some* gold pair matches it whatever it asks;
+  validity (answer support) and retrievability are what catch a wrong question there.
 - ``retrievability``: MiniLM embeds the question and every chunk of the row; the chunks are ranked
   by cosine and the average precision (AP) of the cited segments is taken, then rescaled so that
   a random ranking scores 0 and a perfect one 1 (``(AP - E[AP_random]) / (1 - E[AP_random])``).

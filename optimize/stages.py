@@ -24,7 +24,6 @@ from sdg_program.program import RetrievalSDG, RowUsage, Window, make_windows, wi
 from sdg_program.records import SeedRow
 from signatures import (
     NO_ARTIFACTS,
-    DocumentArtifacts,
     ExtractArtifacts,
     GenerateQAPairs,
     JudgeQAPairs,
@@ -148,7 +147,3 @@ class JudgeStage(dspy.Module):
 
 
 STAGES: dict[str, type[dspy.Module]] = {"extract": ExtractStage, "generate": GenerateStage, "judge": JudgeStage}
-
-
-def artifacts_or_empty(value: DocumentArtifacts | None) -> DocumentArtifacts:
-    return value if value is not None else DocumentArtifacts()

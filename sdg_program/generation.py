@@ -75,11 +75,12 @@ def build_program(config: GenerateConfig) -> tuple[RetrievalSDG, dict[str, Any]]
 
     program = RetrievalSDG(config.generation, lm=lm, judge_lm=judge_lm, embed_texts=embed_texts)
     # --program, or for --lm local the shipped compiled default (optimize/defaults.py); "none" = uncompiled.
-    from optimize.defaults import resolve_program
+    from optimize.defaults import fit_window_to_demos, resolve_program
 
     program_path = resolve_program(config.program, config.lm)
     if program_path is not None:
         program.load(str(program_path))
+        fit_window_to_demos(program, lm)  # demos cost prompt tokens in every call
     descriptions = {"lm": describe_lm(lm), "judge_lm": describe_lm(judge_lm), "embedder": config.embedder or "all-MiniLM-L6-v2 (embedded)", "self_judging": same_judge,
                     "program": str(program_path) if program_path is not None else None}
     return program, descriptions

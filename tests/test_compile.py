@@ -128,6 +128,23 @@ def test_mipro_and_gepa_run_on_a_stage(tmp_path, optimizer):
     assert loaded.generate.signature.instructions == program.generate.signature.instructions
 
 
+def test_loaded_demos_shrink_the_generation_window(tmp_path):
+    from optimize.defaults import fit_window_to_demos
+    from sdg_program.program import DEFAULT_WINDOW_CHARS
+
+    gold = tiny_gold(tmp_path / "gold")
+    lm = fake_lm()
+    config = CompileConfig(gold_dir=gold, out=tmp_path / "c.json", predictors=["generate"], selection_size=2, num_candidates=1, bootstrap_attempts=0, evaluate=False)
+    program, _ = compile_program(config, lms=(lm, lm, lm), log=lambda message: None)
+    program.generate.demos = program.generate.demos or [dspy.Example(segments="Segment 1: x" * 300, qa_pairs="{}")]
+    fit_window_to_demos(program, lm)
+    assert program.settings.window_chars < DEFAULT_WINDOW_CHARS
+    chosen = RetrievalSDG(GenerationSettings(window_chars=9000), lm=lm)
+    chosen.generate.demos = program.generate.demos
+    fit_window_to_demos(chosen, lm)
+    assert chosen.settings.window_chars == 9000  # the user's --window-chars wins
+
+
 def test_default_program_is_only_for_the_embedded_model(tmp_path):
     assert resolve_program(None, "openai/gpt-4o-mini") is None
     assert resolve_program("none", "local") is None
