@@ -169,7 +169,7 @@ GENERATION_OPTIONS = (
 )
 RUN_OPTIONS = (
     "output_dir", "lm", "judge_lm", "api_base", "judge_api_base", "program", "concurrency", "num_records",
-    "max_tokens", "temperature", "seed", "timeout", "num_retries", "max_failure_rate", "structured_output",
+    "max_tokens", "temperature", "seed", "timeout", "num_retries", "retry_base_delay", "max_failure_rate", "structured_output",
 )
 
 
@@ -242,7 +242,8 @@ def generate(
     temperature: Annotated[float, typer.Option(min=0.0, max=2.0, help="Sampling temperature.", rich_help_panel="Models")] = 0.0,
     seed: Annotated[int, typer.Option(help="Seed for reproducible runs where the backend allows (the local model is deterministic for a seed).", rich_help_panel="Models")] = 0,
     timeout: Annotated[float, typer.Option(min=1.0, help="Seconds before an endpoint request times out.", rich_help_panel="Models")] = 180.0,
-    num_retries: Annotated[int, typer.Option(min=0, help="Retries with backoff on timeouts, 429 and 5xx.", rich_help_panel="Models")] = 5,
+    num_retries: Annotated[int, typer.Option(min=0, help="Retries of a call after a timeout, 429 or 5xx, waiting the server's Retry-After or an exponential backoff.", rich_help_panel="Models")] = 5,
+    retry_base_delay: Annotated[float, typer.Option(min=0.01, max=60.0, help="First backoff in seconds when the endpoint sends no Retry-After; doubles per retry (capped at 60 s, plus up to 25% jitter).", rich_help_panel="Models")] = 1.0,
     structured_output: Annotated[Literal["auto", "json_schema", "json_object_schema", "json_object"], typer.Option(help="How --lm/--judge-lm endpoints are asked for JSON: auto (what DSPy knows of the model), json_schema (OpenAI, vLLM, NIM, Ollama, llama-server), json_object_schema (llama-cpp-python's server), json_object (JSON mode, no schema).", rich_help_panel="Models")] = "auto",
     max_failure_rate: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Abort (resumably) when more than this share of rows fail, after 10 rows.", rich_help_panel="Models")] = None,
     file_pattern: FilePattern = "*",
@@ -344,6 +345,8 @@ def _run_generate(config, *, resume: bool, overwrite: bool) -> None:
         console.print(f"[red]Error:[/red] {scrub(str(error))}")
         raise typer.Exit(2) from error
     except RunAborted as error:
+        if error.stats is not None:
+            print_generation_summary(error.stats, Console(), self_judging=config.judge_lm in (None, config.lm))
         console.print(f"[red]Aborted:[/red] {error}")
         raise typer.Exit(3) from error
     print_generation_summary(result.stats, Console(), self_judging=config.judge_lm in (None, config.lm))

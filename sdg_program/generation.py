@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from sdg_program.chunking import ChunkingReport, iter_seed_rows
+from sdg_program.faults import RetryPolicy
 from sdg_program.program import RetrievalSDG
 from sdg_program.records import FailedRow, GeneratedRecord, SeedRow
 from sdg_program.runner import (
@@ -49,7 +50,8 @@ def build_program(config: GenerateConfig) -> tuple[RetrievalSDG, dict[str, Any]]
             max_tokens=config.max_tokens,
             seed=config.seed,
             timeout=config.timeout,
-            num_retries=config.num_retries,
+            # Transient faults are retried by the program (RetryPolicy), where each one is counted.
+            num_retries=0,
             structured_output=config.structured_output,
         )
 
@@ -73,7 +75,8 @@ def build_program(config: GenerateConfig) -> tuple[RetrievalSDG, dict[str, Any]]
             finally:
                 torch.set_num_threads(threads)
 
-    program = RetrievalSDG(config.generation, lm=lm, judge_lm=judge_lm, embed_texts=embed_texts)
+    retry_policy = RetryPolicy(retries=config.num_retries, base_delay=config.retry_base_delay)
+    program = RetrievalSDG(config.generation, lm=lm, judge_lm=judge_lm, embed_texts=embed_texts, retry_policy=retry_policy)
     # --program, or for --lm local the shipped compiled default (optimize/defaults.py); "none" = uncompiled.
     from optimize.defaults import fit_window_to_demos, resolve_program
 
@@ -166,8 +169,7 @@ def generate(
 
         def on_failure(failure: FailedRow) -> None:
             checkpoint.append(checkpoint.failures_path, failure.model_dump(mode="json"))
-            stats.rows_failed += 1
-            stats.failure_reasons[failure.reason.split(":")[0][:80]] += 1
+            stats.add_failure(failure)
             advance()
 
         rows = _keyed_rows(config, fingerprint, done, stats, report, corpus_digest)
@@ -179,7 +181,7 @@ def generate(
     write_run_file(config, stats, status=status, corpus_fingerprint=corpus_digest.hexdigest()[:16] if not stats.aborted else None, lm_descriptions=descriptions)
     result = GenerateResult(output_dir=config.output_dir, records_path=checkpoint.records_path, failures_path=checkpoint.failures_path, stats=stats)
     if stats.aborted:
-        raise RunAborted(stats.aborted + f"; resume with --resume once the endpoint is healthy ({config.output_dir})")
+        raise RunAborted(stats.aborted + f"; resume with --resume once the endpoint is healthy ({config.output_dir})", stats)
     return result
 
 

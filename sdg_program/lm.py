@@ -832,6 +832,7 @@ def build_lm(
     n_ctx: int | None = None,
     n_threads: int | None = None,
     structured_output: StructuredOutput = "auto",
+    cache: bool = False,
 ) -> dspy.BaseLM:
     """Turn a `--lm` value into an LM.
 
@@ -852,6 +853,11 @@ def build_lm(
     endpoint is asked for JSON: "auto" leaves it to DSPy's model tables (a custom model name behind
     `api_base` then gets no response_format at all); "json_schema", "json_object_schema" and
     "json_object" state what the server takes and return an `EndpointLM` (see `EndpointEngine`).
+
+    `cache` (remote only) turns on DSPy's response cache. It is off by default: its key is the
+    model name and the request, not the endpoint, so two servers that both serve "openai/model"
+    would answer each other's requests from disk, and a run must reflect what the endpoint says
+    now. Restarted runs do not need it: `--resume` skips the rows already written.
     """
     spec = (spec or "").strip()
     if not spec:
@@ -887,8 +893,9 @@ def build_lm(
             max_tokens=max_tokens,
             seed=seed,
             num_retries=num_retries,
+            cache=cache,
         )
-    kwargs: dict[str, Any] = {"timeout": timeout}
+    kwargs: dict[str, Any] = {"timeout": timeout, "cache": cache}
     if api_base:
         kwargs["api_base"] = api_base
     if seed is not None:

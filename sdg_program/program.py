@@ -23,6 +23,7 @@ from dspy.utils.usage_tracker import track_usage
 
 from sdg_program.config import GenerationSettings
 from sdg_program.dedup import deduplicate
+from sdg_program.faults import TRANSIENT_KINDS, EndpointFailed, FaultTally, RetryPolicy, Waiter, classify
 from sdg_program.records import SeedRow
 from sdg_program.validation import PairValidation, RowSegments, ValidationSettings, validate_pair
 from signatures import (
@@ -51,11 +52,12 @@ _SEGMENT_LINE = re.compile(r"^Segment (\d+)\b")
 
 
 class RowFailed(Exception):
-    """No window of the row produced any QA pair; the record goes to failures.jsonl."""
+    """The row cannot become a record (no QA pair, or the endpoint kept failing); it goes to failures.jsonl."""
 
-    def __init__(self, message: str, errors: list[dict[str, Any]]):
+    def __init__(self, message: str, errors: list[dict[str, Any]], faults: dict[str, Any] | None = None):
         super().__init__(message)
         self.errors = errors
+        self.faults = faults or {}
 
 
 @dataclass
@@ -82,6 +84,7 @@ class RoleUsage:
 @dataclass
 class RowUsage:
     roles: dict[str, RoleUsage] = field(default_factory=lambda: {role: RoleUsage() for role in ROLES})
+    faults: FaultTally = field(default_factory=FaultTally)
 
     def as_dict(self) -> dict[str, dict[str, int]]:
         return {role: vars(usage).copy() for role, usage in self.roles.items()}
@@ -148,6 +151,9 @@ class RetrievalSDG(dspy.Module):
 
     ``lm`` runs extract and generate, ``judge_lm`` runs judge (default: ``lm``).
     ``embed_texts`` maps questions to L2-normalised vectors for dedup.
+    ``retry_policy`` retries transient endpoint faults (429, 5xx, timeouts) here, where each one
+    is counted; give it to LMs built with ``num_retries=0`` (as ``generate`` does), otherwise the
+    LM's own retries run first and only what survives them is seen. The default retries nothing.
     """
 
     def __init__(
@@ -157,9 +163,12 @@ class RetrievalSDG(dspy.Module):
         lm: dspy.BaseLM | None = None,
         judge_lm: dspy.BaseLM | None = None,
         embed_texts: Callable[[list[str]], np.ndarray] | None = None,
+        retry_policy: RetryPolicy | None = None,
     ) -> None:
         super().__init__()
         self.settings = settings or GenerationSettings()
+        self.retry_policy = retry_policy or RetryPolicy(retries=0)
+        self.waiter = Waiter()
         self.extract = dspy.Predict(ExtractArtifacts)
         self.generate = dspy.Predict(GenerateQAPairs)
         self.judge = dspy.Predict(JudgeQAPairs)
@@ -183,33 +192,48 @@ class RetrievalSDG(dspy.Module):
         return type(lm).__name__ == "LocalLlamaLM" or getattr(lm, "enforces_response_schema", False) is True
 
     def _call(self, role: str, predictor: dspy.Predict, usage: RowUsage, narrowed: tuple[str, type] | None = None, **inputs: Any) -> dspy.Prediction:
-        """Call a predictor with its role's LM; re-ask on malformed output up to ``max_retries`` times.
+        """Call a predictor with its role's LM, retrying transient faults and re-asking on malformed output.
 
-        A re-ask uses a fresh rollout at a higher temperature, since repeating the same
-        deterministic request would repeat the same mistake. ``narrowed`` replaces one
-        output field's type for this call only, keeping the (possibly optimized)
-        instructions and demos of the predictor.
+        Two budgets, because the faults differ. A transient endpoint fault (429, 5xx, timeout)
+        sends the same request again after ``retry_policy``'s wait (Retry-After first); when those
+        retries run out the endpoint is failing, and ``EndpointFailed`` ends the row. A malformed
+        reply (empty, cut off, not JSON, wrong shape) is re-asked up to ``settings.max_retries``
+        times with a fresh rollout at a higher temperature, since repeating the same deterministic
+        request would repeat the same mistake; the last parse error is raised. Every fault is
+        counted in ``usage.faults``. ``narrowed`` replaces one output field's type for this call
+        only, keeping the (possibly optimized) instructions and demos of the predictor.
         """
         lm = self.role_lms[role] or dspy.settings.lm
         if narrowed is not None and self._uses_grammar(role):
             inputs["signature"] = _with_field_type(predictor.signature, narrowed[0], narrowed[1])
-        attempts = self.settings.max_retries + 1
-        last_error: Exception | None = None
-        for attempt in range(attempts):
-            config = {} if attempt == 0 else {"rollout_id": attempt, "temperature": 0.7}
+        reasks = self.settings.max_retries
+        reask = 0
+        transient = 0
+        while True:
+            config = {} if reask == 0 else {"rollout_id": reask, "temperature": 0.7}
             with track_usage() as tracker:
                 try:
                     with dspy.context(lm=lm, adapter=self.adapter):
                         return predictor(**inputs, config=config)
-                except Exception as error:  # malformed output, endpoint failure after retries
-                    last_error = error
-                    if _is_context_overflow(error):
-                        break
-                    logger.info("%s attempt %d/%d failed: %s", role, attempt + 1, attempts, _short(error))
+                except Exception as error:
+                    kind = classify(error)
+                    usage.faults.record(kind)
+                    if kind == "context_overflow":
+                        raise
+                    if kind in TRANSIENT_KINDS:
+                        wait = self.retry_policy.delay(error, transient)
+                        if wait is None or not self.waiter.wait(wait):
+                            raise EndpointFailed(role, kind, error, transient + 1) from error
+                        usage.faults.waited(wait)
+                        transient += 1
+                        logger.info("%s: %s, retry %d after %.1f s", role, kind, transient, wait)
+                        continue
+                    if reask >= reasks:
+                        raise
+                    reask += 1
+                    logger.info("%s: %s, re-ask %d/%d: %s", role, kind, reask, reasks, _short(error))
                 finally:
                     usage.roles[role].add([entry for entries in tracker.usage_data.values() for entry in entries])
-        assert last_error is not None
-        raise last_error
 
     # -- the program ----------------------------------------------------------
 
@@ -245,6 +269,8 @@ class RetrievalSDG(dspy.Module):
                 artifacts = extracted.artifacts
                 for name in ARTIFACT_TYPES:
                     merged_artifacts[name].extend(item.model_dump() for item in getattr(artifacts, name)[: settings.max_artifacts_per_type])
+            except EndpointFailed as error:
+                raise _endpoint_row_failure(error, errors, usage) from error
             except Exception as error:
                 # Generation can still work from the segments alone; record and go on.
                 errors.append({"stage": "extract", "window": window_index, "error": _short(error)})
@@ -263,6 +289,8 @@ class RetrievalSDG(dspy.Module):
                     max_hops=settings.max_hops,
                     min_complexity=settings.min_complexity,
                 )
+            except EndpointFailed as error:
+                raise _endpoint_row_failure(error, errors, usage) from error
             except Exception as error:
                 errors.append({"stage": "generate", "window": window_index, "error": _short(error)})
                 continue
@@ -273,7 +301,7 @@ class RetrievalSDG(dspy.Module):
                 validations.append(validate_pair(pair, segments, validation_settings))
 
         if not pairs:
-            raise RowFailed("no QA pairs were generated: " + "; ".join(f"{e['stage']}: {e['error']}" for e in errors), errors)
+            raise RowFailed("no QA pairs were generated: " + "; ".join(f"{e['stage']}: {e['error']}" for e in errors), errors, usage.faults.as_dict())
 
         if self.embed_texts is not None and len(pairs) > 1:
             dedup = deduplicate(
@@ -300,6 +328,8 @@ class RetrievalSDG(dspy.Module):
                         segments=window.text,
                         qa_pairs=render_pairs_for_judge([pairs[index] for index in members]),
                     )
+                except EndpointFailed as error:
+                    raise _endpoint_row_failure(error, errors, usage) from error
                 except Exception as error:
                     errors.append({"stage": "judge", "window": window_index, "error": _short(error)})
                     continue
@@ -323,6 +353,7 @@ class RetrievalSDG(dspy.Module):
             dedup={"kept": kept, "duplicate_of": {str(key): value for key, value in duplicate_of.items()}},
             windows=len(windows),
             lm_usage=usage.as_dict(),
+            faults=usage.faults.as_dict(),
             errors=errors,
         )
 
@@ -338,9 +369,10 @@ def _with_field_type(signature: type[dspy.Signature], name: str, type_: type) ->
     return signature.with_updated_fields(name, type_=type_)
 
 
-def _is_context_overflow(error: Exception) -> bool:
-    name = type(error).__name__
-    return "ContextWindow" in name or "context window" in str(error).lower()
+def _endpoint_row_failure(error: EndpointFailed, errors: list[dict[str, Any]], usage: RowUsage) -> RowFailed:
+    """The row's failure when a call exhausted its endpoint retries: partial output is not kept."""
+    errors = [*errors, {"stage": error.role, "window": None, "error": str(error)[:300]}]
+    return RowFailed(str(error), errors, usage.faults.as_dict())
 
 
 def _short(error: Exception, limit: int = 300) -> str:

@@ -62,6 +62,7 @@ class GeneratedRecord(SeedRow):
     windows: int = Field(ge=1, description="Generation windows the row was cut into")
     lm_usage: dict[str, dict[str, int]]
     errors: list[dict[str, Any]] = Field(default_factory=list, description="Non-fatal problems (e.g. a judge call that failed)")
+    faults: dict[str, Any] = Field(default_factory=dict, description="Endpoint faults met on the way: by_kind counts, retries, backoff_seconds (sdg_program.faults)")
     row_key: str = Field(description="Content-and-config key used by --resume")
 
 
@@ -75,3 +76,4 @@ class FailedRow(BaseModel):
     file_name: list[str]
     reason: str
     errors: list[dict[str, Any]] = Field(default_factory=list)
+    faults: dict[str, Any] = Field(default_factory=dict, description="Endpoint faults met before the row gave up (sdg_program.faults)")

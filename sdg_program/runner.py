@@ -28,10 +28,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sdg_program.chunking import ChunkingReport, iter_seed_rows
 from sdg_program.config import ChunkingConfig, GenerationSettings
+from sdg_program.faults import FaultTally
 from sdg_program.output import write_json_atomic
 from sdg_program.program import ROLES, RetrievalSDG, RowFailed
 from sdg_program.records import FailedRow, GeneratedRecord, SeedRow
-from sdg_program.secrets import redact
+from sdg_program.secrets import redact, scrub
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +61,8 @@ class GenerateConfig(BaseModel):
     temperature: float = Field(0.0, ge=0.0, le=2.0)
     seed: int | None = 0
     timeout: float = Field(180.0, gt=0)
-    num_retries: int = Field(5, ge=0)
+    num_retries: int = Field(5, ge=0, description="Retries of a call after a transient endpoint fault (429, 5xx, timeout)")
+    retry_base_delay: float = Field(1.0, gt=0, le=60, description="First backoff in seconds (doubling per retry) when the endpoint sends no Retry-After")
     structured_output: Literal["auto", "json_schema", "json_object_schema", "json_object"] = Field("auto", description="How remote endpoints are asked for JSON (sdg_program.lm.EndpointEngine)")
     max_failure_rate: float | None = Field(None, gt=0.0, le=1.0, description="Abort when more than this share of rows fail (checked after 10 rows)")
 
@@ -68,7 +70,7 @@ class GenerateConfig(BaseModel):
         """Hash of every setting that changes what a row's output would be."""
         relevant = self.model_dump(
             mode="json",
-            exclude={"output_dir": True, "concurrency": True, "num_records": True, "timeout": True, "num_retries": True, "max_failure_rate": True, "chunking": {"input_dir"}},
+            exclude={"output_dir": True, "concurrency": True, "num_records": True, "timeout": True, "num_retries": True, "retry_base_delay": True, "max_failure_rate": True, "chunking": {"input_dir"}},
         )
         if self.program is not None and self.program.is_file():
             relevant["program_sha256"] = hashlib.sha256(self.program.read_bytes()).hexdigest()
@@ -102,6 +104,7 @@ class RunStats:
     rejection_reasons: Counter = field(default_factory=Counter)
     failure_reasons: Counter = field(default_factory=Counter)
     usage: dict[str, dict[str, int]] = field(default_factory=lambda: {role: {"calls": 0, "prompt_tokens": 0, "completion_tokens": 0} for role in ROLES})
+    faults: FaultTally = field(default_factory=FaultTally)
     seconds: float = 0.0
     aborted: str | None = None
 
@@ -117,6 +120,12 @@ class RunStats:
             self.pairs_judged += 1
             self.judge_scores.append(float(evaluation["overall"]["score"]))
         self.add_usage(record.lm_usage)
+        self.faults.add(record.faults)
+
+    def add_failure(self, failure: FailedRow) -> None:
+        self.rows_failed += 1
+        self.failure_reasons[failure_reason_code(failure.reason)] += 1
+        self.faults.add(failure.faults)
 
     def add_usage(self, usage: dict[str, dict[str, int]]) -> None:
         for role, counts in usage.items():
@@ -142,9 +151,15 @@ class RunStats:
             "rejection_reasons": dict(self.rejection_reasons.most_common()),
             "failure_reasons": dict(self.failure_reasons.most_common()),
             "lm_usage": self.usage,
+            "faults": self.faults.as_dict(),
             "wall_seconds": round(self.seconds, 2),
             "aborted": self.aborted,
         }
+
+
+def failure_reason_code(reason: str) -> str:
+    """The counted part of a failure reason: its text up to the first colon (e.g. "endpoint timeout after 6 tries (judge)")."""
+    return reason.split(":")[0][:80]
 
 
 class OutputExists(Exception):
@@ -157,6 +172,10 @@ class ResumeMismatch(Exception):
 
 class RunAborted(Exception):
     """Too many rows failed (--max-failure-rate): the run stopped and can be resumed."""
+
+    def __init__(self, message: str, stats: "RunStats | None" = None):
+        super().__init__(message)
+        self.stats = stats
 
 
 @dataclass
@@ -266,7 +285,7 @@ class GenerateResult:
 def _record_from(row: SeedRow, key: str, prediction: Any) -> GeneratedRecord:
     return GeneratedRecord(**row.model_dump(), **{name: prediction[name] for name in (
         "document_artifacts", "qa_generation", "deduplicated_qa_pairs", "qa_evaluations", "qa_validations",
-        "generation_validations", "dedup", "windows", "lm_usage", "errors")}, row_key=key)
+        "generation_validations", "dedup", "windows", "lm_usage", "faults", "errors")}, row_key=key)
 
 
 def run_rows(
@@ -289,10 +308,12 @@ def run_rows(
             prediction = program(row=row)
             return _record_from(row, key, prediction)
         except RowFailed as error:
-            return FailedRow(row_key=key, source_id=row.source_id, file_name=row.file_name, reason=str(error)[:500], errors=error.errors)
+            # Endpoint errors can echo request headers; nothing secret reaches failures.jsonl.
+            errors = [{name: scrub(value) if isinstance(value, str) else value for name, value in entry.items()} for entry in error.errors]
+            return FailedRow(row_key=key, source_id=row.source_id, file_name=row.file_name, reason=scrub(str(error))[:500], errors=errors, faults=error.faults)
         except Exception as error:  # never let one row end the run
             logger.exception("row %s failed", row.source_id)
-            return FailedRow(row_key=key, source_id=row.source_id, file_name=row.file_name, reason=f"{type(error).__name__}: {error}"[:500])
+            return FailedRow(row_key=key, source_id=row.source_id, file_name=row.file_name, reason=scrub(f"{type(error).__name__}: {error}")[:500])
 
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="sdg-row") as pool:
         in_flight: set[Future] = set()
@@ -317,6 +338,10 @@ def run_rows(
                     on_failure(result)
             if should_abort() is not None:
                 exhausted = True
+                # Rows in flight stop waiting out backoff and give up at their next fault.
+                waiter = getattr(program, "waiter", None)
+                if waiter is not None:
+                    waiter.stop()
 
 
 def write_run_file(config: GenerateConfig, stats: RunStats, *, status: str, corpus_fingerprint: str | None, lm_descriptions: dict[str, Any]) -> None:

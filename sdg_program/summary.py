@@ -51,6 +51,11 @@ def print_generation_summary(stats, console: Console, *, self_judging: bool) -> 
     table.add_row("pairs judged / mean overall score", f"{counts['pairs_judged']} / {mean if mean is not None else '-'}")
     for role, usage in counts["lm_usage"].items():
         table.add_row(f"{role}: calls / prompt / completion tokens", f"{usage['calls']} / {usage['prompt_tokens']:,} / {usage['completion_tokens']:,}")
+    faults = counts["faults"]
+    if faults["by_kind"] or faults["retries"]:
+        table.add_row("endpoint faults (retries / seconds waiting)", f"{sum(faults['by_kind'].values())} ({faults['retries']} / {faults['backoff_seconds']:.1f} s)")
+        for kind, number in faults["by_kind"].items():
+            table.add_row(f"  fault: {kind}", str(number))
     table.add_row("wall time", f"{counts['wall_seconds']:.1f} s")
     console.print(table)
     if self_judging:

@@ -66,7 +66,10 @@ class _Contract(BaseModel):
     reads, so they are written for the LM: short and instructive. Notes for developers go in comments.
     """
 
-    model_config = ConfigDict(json_schema_extra=_drop_titles)
+    # Unknown keys are an error, not ignored: a reply like {"artifacts": {"unexpected": ...}} is the
+    # wrong shape and must be re-asked, not read as "no artifacts". (The schema gains
+    # additionalProperties: false, which strict structured-output endpoints require anyway.)
+    model_config = ConfigDict(json_schema_extra=_drop_titles, extra="forbid")
 
 
 # ---------------------------------------------------------------------------
