@@ -368,10 +368,14 @@ class LlamaCppEngine:
         return cls(**state)
 
 
-class AsyncLlamaCppEngine:
-    """The async counterpart DSPy asks for on `lm.acall`: the same engine, run in a worker thread."""
+class ThreadedAsyncEngine:
+    """The async counterpart DSPy asks for on `lm.acall`: the same sync engine, run in a worker thread.
 
-    def __init__(self, engine: LlamaCppEngine):
+    Both our engines are blocking (llama.cpp in-process, an HTTP pool); DSPy needs an async one
+    only for `acall`, so one wrapper serves both instead of an async copy of each.
+    """
+
+    def __init__(self, engine: "LlamaCppEngine | EndpointEngine"):
         self.engine = engine
 
     async def complete(self, request: lm15.Request) -> lm15.Response:
@@ -382,9 +386,9 @@ class AsyncLlamaCppEngine:
             yield event
 
     async def aclose(self) -> None:
-        """Nothing to release (see `LlamaCppEngine.close`)."""
+        """Nothing of its own to release: the sync engine owns the model or the pool."""
 
-    def __deepcopy__(self, memo) -> AsyncLlamaCppEngine:
+    def __deepcopy__(self, memo) -> ThreadedAsyncEngine:
         return self
 
 
@@ -475,7 +479,7 @@ class LocalLlamaLM(dspy.LM):
         super().__init__(
             model=f"local/{Path(engine.model_path).stem}",
             engine=engine,
-            async_engine=AsyncLlamaCppEngine(engine),
+            async_engine=ThreadedAsyncEngine(engine),
             temperature=temperature,
             max_tokens=max_tokens,
             seed=seed,
@@ -685,26 +689,6 @@ class EndpointEngine:
         return cls(**state)
 
 
-class AsyncEndpointEngine:
-    """The async counterpart DSPy asks for on `lm.acall`: the same engine, run in a worker thread."""
-
-    def __init__(self, engine: EndpointEngine):
-        self.engine = engine
-
-    async def complete(self, request: lm15.Request) -> lm15.Response:
-        return await asyncio.to_thread(self.engine.complete, request)
-
-    async def stream(self, request: lm15.Request):
-        for event in lm15.response_to_events(await self.complete(request)):
-            yield event
-
-    async def aclose(self) -> None:
-        """Nothing of its own to release (see `EndpointEngine.close`)."""
-
-    def __deepcopy__(self, memo) -> AsyncEndpointEngine:
-        return self
-
-
 class _EnvironmentKey:
     """A credential lm15 resolves on every request: the value of one environment variable, never stored."""
 
@@ -769,7 +753,7 @@ class EndpointLM(dspy.LM):
         super().__init__(
             model=model,
             engine=engine,
-            async_engine=AsyncEndpointEngine(engine),
+            async_engine=ThreadedAsyncEngine(engine),
             temperature=temperature,
             max_tokens=max_tokens,
             num_retries=num_retries,
