@@ -255,6 +255,10 @@ def stub_throughput(args) -> list[dict]:
                 program, _ = build_program(config)
                 for lm in {id(lm): lm for lm in program.role_lms.values()}.values():
                     lm.cache = False  # every call must reach the stub
+                if args.uncached_adapter:  # A/B: DSPy's JSONAdapter, rebuilding schema and system message per call
+                    import dspy
+
+                    program.adapter = dspy.JSONAdapter()
                 embed_texts = program.embed_texts
 
 
@@ -318,6 +322,8 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=900)
     parser.add_argument("--skip-embedded", action="store_true")
     parser.add_argument("--skip-stub", action="store_true")
+    parser.add_argument("--uncached-adapter", action="store_true",
+                        help="Stub runs: use dspy.JSONAdapter instead of the program's CachedJSONAdapter (A/B of sdg_program/adapter.py).")
     parser.add_argument("--keep", action="store_true", help="Keep the scratch folder (documents, outputs).")
     args = parser.parse_args()
     try:
@@ -333,6 +339,7 @@ def run(args) -> None:
     logging.basicConfig(level=logging.ERROR)
     logging.getLogger("dspy").setLevel(logging.ERROR)
 
+    load_before = os.getloadavg()[0]  # other jobs on the machine; the figures below add this run's own load
     stub_results = [] if args.skip_stub else stub_throughput(args)
     embedded_result = None if args.skip_embedded else embedded(args)
 
@@ -360,7 +367,8 @@ def run(args) -> None:
             print(f"   program time inside the engine: {outside:.1%}  => drift-free estimate of the ratio: {engine_vs_direct * outside:.3f}")
         print()
     if stub_results:
-        print(f"2. generate(config) against the OpenAI-compatible stub ({args.delay * 1000:.0f} ms per call, json_schema, stub in its own process)")
+        adapter = "dspy.JSONAdapter (uncached)" if args.uncached_adapter else "CachedJSONAdapter"
+        print(f"2. generate(config) against the OpenAI-compatible stub ({args.delay * 1000:.0f} ms per call, json_schema, stub in its own process, {adapter})")
         print(f"   {'concurrency':>11} {'rows':>5} {'failed':>6} {'seconds':>8} {'records/s':>10} {'ideal':>8} {'of ideal':>9} {'calls/rec':>9} {'in flight':>9} {'embed ms/row':>12} {'CPU ms/rec':>10} {'cores':>5}")
         for r in stub_results:
             print(f"   {r['concurrency']:11d} {r['rows']:5d} {r['failed']:6d} {r['seconds']:8.2f} {r['records_per_s']:10.2f} {r['ideal']:8.2f} "
@@ -368,7 +376,7 @@ def run(args) -> None:
         print("   ideal = concurrency / (calls per record x delay); target >= 80% of ideal at 16")
         print("   embed ms/row: dedup embedding per row, waiting for the embedder lock included (the lock serialises it)")
         print("   CPU ms/rec, cores: this process's CPU time per record, and CPU seconds per wall second (the GIL caps")
-        print(f"   the Python part at one core; load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+        print(f"   the Python part at one core; 1-min load average {load_before:.1f} before the runs, {os.getloadavg()[0]:.1f} after, on {os.cpu_count()} cores)")
         print()
     if embedded_result:
         e = embedded_result

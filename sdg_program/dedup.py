@@ -36,6 +36,10 @@ def deduplicate(
         raise ValueError("one quality key per question is required")
     if not questions:
         return DedupResult(kept=[], duplicate_of={})
+    if len(questions) == 1:
+        # Nothing to compare with: the answer is known without the embedder, which costs ~20 ms of
+        # CPU per call (MiniLM on one core), the largest single cost of a row at high concurrency.
+        return DedupResult(kept=[0], duplicate_of={})
     vectors = np.asarray(embed_texts(list(questions)), dtype=np.float32)
     similarity = np.clip(vectors @ vectors.T, -1.0, 1.0)
     order = sorted(range(len(questions)), key=lambda index: (quality[index], -index), reverse=True)

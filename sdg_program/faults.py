@@ -68,15 +68,15 @@ def _malformed_kind(reply: Any) -> str:
     stripped = text.strip()
     if not stripped:
         return "empty_reply"
-    body = _without_fence(stripped)
+    body = without_fence(stripped)
     try:
         json.loads(body)
     except json.JSONDecodeError:
-        return "truncated_json" if _is_cut_off_json(body) else "invalid_json"
+        return "truncated_json" if is_cut_off_json(body) else "invalid_json"
     return "schema_violation"
 
 
-def _is_cut_off_json(text: str) -> bool:
+def is_cut_off_json(text: str) -> bool:
     """True if ``text`` starts a JSON object or array and ends inside it (an open string or bracket).
 
     Replies cut by max_tokens or a dropped connection look like this; prose or a closed but
@@ -107,7 +107,7 @@ def _is_cut_off_json(text: str) -> bool:
     return in_string or bool(stack)
 
 
-def _without_fence(text: str) -> str:
+def without_fence(text: str) -> str:
     if text.startswith("```"):
         text = text.split("\n", 1)[1] if "\n" in text else ""
         if text.rstrip().endswith("```"):

@@ -21,6 +21,7 @@ import dspy
 import numpy as np
 from dspy.utils.usage_tracker import track_usage
 
+from sdg_program.adapter import CachedJSONAdapter
 from sdg_program.config import GenerationSettings
 from sdg_program.dedup import deduplicate
 from sdg_program.faults import TRANSIENT_KINDS, EndpointFailed, FaultTally, RetryPolicy, Waiter, classify
@@ -176,7 +177,7 @@ class RetrievalSDG(dspy.Module):
         self.embed_texts = embed_texts
         # JSON output: with the embedded model DSPy's JSONAdapter sends the schema, which
         # llama.cpp turns into a grammar; endpoints get JSON mode or a schema when they support it.
-        self.adapter = dspy.JSONAdapter()
+        self.adapter = CachedJSONAdapter()  # JSONAdapter, schema + system message built once per signature
 
     # -- calls --------------------------------------------------------------
 

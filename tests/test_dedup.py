@@ -28,3 +28,11 @@ def test_empty_input_calls_nothing():
         raise AssertionError("should not embed")
 
     assert deduplicate([], [], boom).kept == []
+
+
+def test_single_question_is_kept_without_embedding():
+    def boom(texts):
+        raise AssertionError("one question has nothing to be a duplicate of: no embedding needed")
+
+    result = deduplicate(["what is alpha"], [(0,)], boom)
+    assert result.kept == [0] and result.duplicate_of == {}
