@@ -80,6 +80,10 @@ def _root(
     Start with `sdg-program chunk` to see how your documents are split, before any
     model is called.
     """
+    from sdg_program.secrets import install_scrubbing
+
+    # Endpoint errors can echo the Authorization header back: no log line or traceback shows a key.
+    install_scrubbing()
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -270,11 +274,9 @@ def generate(
     Each finished row is appended to OUTPUT_DIR/records.jsonl; rows that fail go to
     failures.jsonl with the reason. Interrupted runs continue with --resume.
     """
-    from click.core import ParameterSource
-
     _setup_logging(verbose)
     values = locals()
-    explicit = {name for name in ctx.params if ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, None)}
+    explicit = _explicit_options(ctx)
     data: dict = _load_config_file(config_file) if config_file else {}
 
     def put(path: list[str], name: str, value) -> None:
@@ -322,6 +324,21 @@ def generate(
     _run_generate(config, resume=resume, overwrite=overwrite)
 
 
+def _explicit_options(ctx: typer.Context) -> set[str]:
+    """Names of the options given on the command line (or by environment), which win over --config.
+
+    Compared by the source's name: typer ships its own copy of click, so its ParameterSource
+    enum is not the one `click.core` exports, and an identity comparison with that one made
+    every option look explicit (the config file was then ignored entirely).
+    """
+    explicit = set()
+    for name in ctx.params:
+        source = ctx.get_parameter_source(name)
+        if source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP"):
+            explicit.add(name)
+    return explicit
+
+
 def _has_path(data: dict, path: list[str]) -> bool:
     for key in path:
         if not isinstance(data, dict) or key not in data:
@@ -335,7 +352,7 @@ def _run_generate(config, *, resume: bool, overwrite: bool) -> None:
     from sdg_program.runner import OutputExists, ResumeMismatch, RunAborted
     from sdg_program.summary import print_generation_summary
 
-    if config.judge_lm is None or config.judge_lm == config.lm:
+    if config.self_judging:
         console.print("[yellow]Note:[/yellow] the judge is the generating model (--judge-lm not set): it grades its own pairs.")
     try:
         result = run_generation(config, resume=resume, overwrite=overwrite, console=console)
@@ -346,10 +363,10 @@ def _run_generate(config, *, resume: bool, overwrite: bool) -> None:
         raise typer.Exit(2) from error
     except RunAborted as error:
         if error.stats is not None:
-            print_generation_summary(error.stats, Console(), self_judging=config.judge_lm in (None, config.lm))
+            print_generation_summary(error.stats, Console(), self_judging=config.self_judging)
         console.print(f"[red]Aborted:[/red] {error}")
         raise typer.Exit(3) from error
-    print_generation_summary(result.stats, Console(), self_judging=config.judge_lm in (None, config.lm))
+    print_generation_summary(result.stats, Console(), self_judging=config.self_judging)
     Console().print(f"Records: {result.records_path}\nFailures: {result.failures_path}")
     if result.stats.rows_done == 0 and result.stats.rows_resumed == 0:
         raise typer.Exit(1)
@@ -358,10 +375,17 @@ def _run_generate(config, *, resume: bool, overwrite: bool) -> None:
 def _run_preview(config, rows: int) -> None:
     from sdg_program.generation import preview
     from sdg_program.records import FailedRow
+    from sdg_program.secrets import redact, scrub
     from sdg_program.summary import print_preview
 
     results = preview(config, rows)
-    print_preview(results, Console())
+    # Failure reasons carry exception text, which can echo a key the endpoint was sent.
+    shown = [
+        result.model_copy(update={"reason": scrub(result.reason), "errors": redact(result.errors)})
+        if isinstance(result, FailedRow) else result.model_copy(update={"errors": redact(result.errors)})
+        for result in results
+    ]
+    print_preview(shown, Console())
     if not results or any(isinstance(result, FailedRow) for result in results):
         raise typer.Exit(1)
 

@@ -30,6 +30,11 @@ SKIP_SYMLINK_NOT_FOLLOWED = "symlink_not_followed"
 SKIP_DUPLICATE = "duplicate"
 SKIP_NO_CHUNKS = "no_chunks"
 
+# Line breaks beyond \n and \r: str.splitlines() (and so many JSONL readers) break lines at them,
+# yet json.dumps(ensure_ascii=False) writes them raw, so one record would read as several lines.
+# They mean a line break, so they are read as one; one character for one keeps every offset valid.
+_UNICODE_LINE_BREAKS = str.maketrans({"\u2028": "\n", "\u2029": "\n", "\x85": "\n"})
+
 
 @dataclass(frozen=True)
 class Skip:
@@ -218,6 +223,7 @@ def read_document(source: SourceFile, *, max_file_bytes: int | None) -> Document
     if decoded is None:
         return Skip(source.doc_id, SKIP_UNDECODABLE, "not UTF-8 and no fallback encoding fits")
     text, encoding = decoded
+    text = text.translate(_UNICODE_LINE_BREAKS)
     if _looks_binary(text[:8192].encode("utf-8", "ignore")):
         return Skip(source.doc_id, SKIP_BINARY, "mostly control characters")
     if not text.strip():

@@ -56,7 +56,7 @@ def build_program(config: GenerateConfig) -> tuple[RetrievalSDG, dict[str, Any]]
         )
 
     lm = make_lm(config.lm, config.api_base)
-    same_judge = config.judge_lm is None or (config.judge_lm == config.lm and (config.judge_api_base or config.api_base) == config.api_base)
+    same_judge = config.self_judging
     judge_lm = lm if same_judge else make_lm(config.judge_lm, config.judge_api_base or config.api_base)
 
     embedder = load_embedder(config.embedder)

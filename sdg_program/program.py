@@ -26,6 +26,7 @@ from sdg_program.config import GenerationSettings
 from sdg_program.dedup import deduplicate
 from sdg_program.faults import TRANSIENT_KINDS, EndpointFailed, FaultTally, RetryPolicy, Waiter, classify
 from sdg_program.records import SeedRow
+from sdg_program.secrets import scrub
 from sdg_program.validation import PairValidation, RowSegments, ValidationSettings, validate_pair
 from signatures import (
     ARTIFACT_TYPES,
@@ -372,10 +373,11 @@ def _with_field_type(signature: type[dspy.Signature], name: str, type_: type) ->
 
 def _endpoint_row_failure(error: EndpointFailed, errors: list[dict[str, Any]], usage: RowUsage) -> RowFailed:
     """The row's failure when a call exhausted its endpoint retries: partial output is not kept."""
-    errors = [*errors, {"stage": error.role, "window": None, "error": str(error)[:300]}]
-    return RowFailed(str(error), errors, usage.faults.as_dict())
+    errors = [*errors, {"stage": error.role, "window": None, "error": scrub(str(error))[:300]}]
+    return RowFailed(scrub(str(error)), errors, usage.faults.as_dict())
 
 
 def _short(error: Exception, limit: int = 300) -> str:
-    text = f"{type(error).__name__}: {error}"
+    """The error as one line of a record or log; scrubbed before it is cut, so no part of a key survives."""
+    text = scrub(f"{type(error).__name__}: {error}")
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -66,6 +66,13 @@ class GenerateConfig(BaseModel):
     structured_output: Literal["auto", "json_schema", "json_object_schema", "json_object"] = Field("auto", description="How remote endpoints are asked for JSON (sdg_program.lm.EndpointEngine)")
     max_failure_rate: float | None = Field(None, gt=0.0, le=1.0, description="Abort when more than this share of rows fail (checked after 10 rows)")
 
+    @property
+    def self_judging(self) -> bool:
+        """True when the judge is the generating model (same model string at the same endpoint)."""
+        if self.judge_lm is None:
+            return True
+        return self.judge_lm == self.lm and (self.judge_api_base or self.api_base) == self.api_base
+
     def fingerprint(self) -> str:
         """Hash of every setting that changes what a row's output would be."""
         relevant = self.model_dump(
@@ -194,12 +201,24 @@ class Checkpoint:
         return self.output_dir / FAILURES_FILE
 
     def append(self, path: Path, line: dict[str, Any]) -> None:
-        data = (json.dumps(line, ensure_ascii=False) + "\n").encode("utf-8")
+        data = (jsonl_text(line) + "\n").encode("utf-8")
         with self.lock:
             with open(path, "ab") as stream:
                 stream.write(data)
                 stream.flush()
                 os.fsync(stream.fileno())
+
+
+_LINE_BREAKS_INSIDE_JSON = str.maketrans({"\u2028": "\\u2028", "\u2029": "\\u2029", "\u0085": "\\u0085"})
+
+
+def jsonl_text(value: Any) -> str:
+    """One JSON Lines line: UTF-8 text as is, but U+2028, U+2029 and U+0085 escaped.
+
+    They are legal inside JSON strings, yet Python's ``str.splitlines()`` (and other line readers)
+    break a line at them, so one record would read as several.
+    """
+    return json.dumps(value, ensure_ascii=False).translate(_LINE_BREAKS_INSIDE_JSON)
 
 
 def repair_jsonl(path: Path) -> list[dict[str, Any]]:
