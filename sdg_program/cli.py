@@ -348,12 +348,17 @@ def _has_path(data: dict, path: list[str]) -> bool:
 
 
 def _run_generate(config, *, resume: bool, overwrite: bool) -> None:
+    import dspy
+
     from sdg_program.generation import generate as run_generation
     from sdg_program.runner import OutputExists, ResumeMismatch, RunAborted
     from sdg_program.summary import print_generation_summary
 
     if config.self_judging:
         console.print("[yellow]Note:[/yellow] the judge is the generating model (--judge-lm not set): it grades its own pairs.")
+    # DSPy keeps the last 10,000 calls in memory (lm.history, ~33 KB each): a long run would grow by
+    # hundreds of MB for a record nobody reads here. Settings, not a context: worker threads see them.
+    dspy.settings.configure(disable_history=True)
     try:
         result = run_generation(config, resume=resume, overwrite=overwrite, console=console)
     except (OutputExists, ResumeMismatch, ValueError, FileNotFoundError, ManifestError) as error:

@@ -20,7 +20,9 @@ full texts of 20,000 records are never held in memory at once:
    hold, so no test passage is trained on, even as a negative.
 5. **Hard negatives**: mined for train/val queries from the training corpus (``negatives.py``).
 6. **Export**: every file is written to a temporary name and renamed into place; output is
-   byte-identical for the same input and options.
+   byte-identical for the same input and options. A run killed with SIGKILL leaves only whole
+   files, a temporary or two and its working folder; the next run removes those (they are named
+   after the dead process) and rewrites every file, so re-running is the way to resume.
 
 Decisions where the input is incomplete (reference-format records):
 - no ``qa_validations``: the pairs are validated here with ``validation.validate_pair`` and the
@@ -38,7 +40,7 @@ import json
 import logging
 import os
 import re
-import tempfile
+import shutil
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -51,7 +53,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from sdg_program.negatives import mine_hard_negatives, near_duplicate_links
+from sdg_program.output import jsonl_text, make_work_dir, new_temporary, remove_stale_temporaries
 from sdg_program.report import (
     DISTRIBUTIONS,
     DROP_REASONS,
@@ -75,6 +77,8 @@ REPORT_FILES = ("report.json", "report.html")
 # Records per Arrow batch while loading; rows per slice while embedding.
 LOAD_BATCH = 500
 EMBED_SLICE = 4096
+# Working folders are <prefix>.<pid>.<random> in the system temp folder (see output.make_work_dir).
+WORK_DIR_PREFIX = "sdg-convert"
 
 
 class SplitStrategy(StrEnum):
@@ -515,16 +519,33 @@ def _keep_rows(values: list[str]) -> list[bool]:
 
 @contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
-    """A temporary path beside ``path``, renamed onto it when the block succeeds and removed when it fails."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """A temporary path beside ``path``, renamed onto it when the block succeeds and removed when it fails.
+
+    Named by ``output.new_temporary`` (``.<name>.<pid>.<random>.tmp``), so a run killed inside
+    the block leaves a temporary that the next run recognises as stale and removes.
+    """
+    handle, temporary = new_temporary(path)
     os.close(handle)
     try:
-        yield Path(temporary)
+        yield temporary
         os.replace(temporary, path)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
+
+
+def remove_stale_outputs(output_dir: Path) -> list[Path]:
+    """Remove what a killed convert left in ``output_dir``: temporaries of dead processes, in every folder we write.
+
+    Finished files need no repair: each was renamed into place whole, and this run rewrites them all.
+    """
+    folders = {output_dir} | {(output_dir / name).parent for name in TRAIN_FILES + EVAL_FILES + REPORT_FILES}
+    removed: list[Path] = []
+    for folder in sorted(folders):
+        removed += remove_stale_temporaries(folder)
+    if removed:
+        logger.warning("removed %d temporary file(s) left in %s by an interrupted run", len(removed), output_dir)
+    return removed
 
 
 def write_text_lines(path: Path, lines: Iterable[str]) -> int:
@@ -539,7 +560,7 @@ def write_text_lines(path: Path, lines: Iterable[str]) -> int:
 
 
 def _json_line(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)
+    return jsonl_text(value)
 
 
 def write_training_json(path: Path, examples: Iterable[dict[str, Any]]) -> int:
@@ -645,12 +666,16 @@ def convert(config: ConvertConfig | None = None, *, model=None, console=None, **
     corpus_id = config.resolved_corpus_id()
     groups = load_groups(config.groups_json) if config.groups_json and not config.eval_only else []
     progress = _Progress(console)
+    # A run killed with SIGKILL leaves temporaries here and a working folder in the temp folder; remove them.
+    remove_stale_outputs(output_dir)
+    # The Arrow working files, in a folder named after this process, so a later run can tell when it is stale.
+    workdir = make_work_dir(WORK_DIR_PREFIX)
     bars_were_off = not datasets.is_progress_bar_enabled()
     datasets.disable_progress_bars()
     try:
-        with tempfile.TemporaryDirectory(prefix="sdg-convert-") as workdir:
-            report, files = _convert(config, records_file, output_dir, corpus_id, groups, Path(workdir), model, progress)
+        report, files = _convert(config, records_file, output_dir, corpus_id, groups, workdir, model, progress)
     finally:
+        shutil.rmtree(workdir, ignore_errors=True)
         if not bars_were_off:
             datasets.enable_progress_bars()
     return ConvertResult(output_dir=output_dir, files=files, report=report, timings=progress.timings)
@@ -761,6 +786,8 @@ def _split(config: ConvertConfig, records, pairs: _Pairs, groups, embedder: _Laz
         with progress.phase("embed questions"), progress.bar("Embedding questions", len(pairs.kept)) as advance:
             pairs.vectors = _embed_column(pairs.kept, "question", embedder.get(), config.embed_batch_size, advance)
         with progress.phase("paraphrases"):
+            from sdg_program.negatives import near_duplicate_links  # imports torch: only when needed
+
             order = sorted(record_docs)
             index_of = {source_id: index for index, source_id in enumerate(order)}
             owner_links = near_duplicate_links(pairs.vectors, [index_of[s] for s in kept_sources], config.paraphrase_threshold)
@@ -800,6 +827,8 @@ def _mine(config: ConvertConfig, pairs: _Pairs, splits: _Splits, training_corpus
             with progress.bar("Embedding questions", len(subset)) as advance:
                 query_vectors = _embed_column(subset, "question", embedder.get(), config.embed_batch_size, advance)
     with progress.phase("mine negatives"):
+        from sdg_program.negatives import mine_hard_negatives  # imports torch: only when needed
+
         corpus_ids = _column(training_corpus, "id")
         row_of = {passage: row for row, passage in enumerate(corpus_ids)}
         positives = [[row_of[passage] for passage in ids] for ids in _column(subset, "positive_ids")]

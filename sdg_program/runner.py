@@ -10,6 +10,7 @@ fingerprint and the counts.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -29,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sdg_program.chunking import ChunkingReport, iter_seed_rows
 from sdg_program.config import ChunkingConfig, GenerationSettings
 from sdg_program.faults import FaultTally
-from sdg_program.output import write_json_atomic
+from sdg_program.output import jsonl_text, remove_stale_temporaries, write_json_atomic
 from sdg_program.program import ROLES, RetrievalSDG, RowFailed
 from sdg_program.records import FailedRow, GeneratedRecord, SeedRow
 from sdg_program.secrets import redact, scrub
@@ -81,7 +82,28 @@ class GenerateConfig(BaseModel):
         )
         if self.program is not None and self.program.is_file():
             relevant["program_sha256"] = hashlib.sha256(self.program.read_bytes()).hexdigest()
+        # The prompts and output contracts themselves: after an upgrade that changes them, --resume
+        # must refuse rather than mix rows written under the old prompts with new ones.
+        relevant["signatures"] = signatures_digest()
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=1)
+def signatures_digest() -> str:
+    """Hash of the program's signatures: instructions, field names and descriptions, output JSON schemas."""
+    from pydantic import TypeAdapter
+
+    from signatures import ExtractArtifacts, GenerateQAPairs, JudgeQAPairs
+
+    parts = []
+    for signature in (ExtractArtifacts, GenerateQAPairs, JudgeQAPairs):
+        parts.append(signature.instructions)
+        for name, field in signature.fields.items():
+            extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+            parts.append([name, extra.get("desc"), extra.get("prefix")])
+        for name, field in signature.output_fields.items():
+            parts.append([name, TypeAdapter(field.annotation).json_schema()])
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def row_key(row: SeedRow, fingerprint: str) -> str:
@@ -209,18 +231,6 @@ class Checkpoint:
                 os.fsync(stream.fileno())
 
 
-_LINE_BREAKS_INSIDE_JSON = str.maketrans({"\u2028": "\\u2028", "\u2029": "\\u2029", "\u0085": "\\u0085"})
-
-
-def jsonl_text(value: Any) -> str:
-    """One JSON Lines line: UTF-8 text as is, but U+2028, U+2029 and U+0085 escaped.
-
-    They are legal inside JSON strings, yet Python's ``str.splitlines()`` (and other line readers)
-    break a line at them, so one record would read as several.
-    """
-    return json.dumps(value, ensure_ascii=False).translate(_LINE_BREAKS_INSIDE_JSON)
-
-
 def repair_jsonl(path: Path) -> list[dict[str, Any]]:
     """Read a JSONL checkpoint, dropping a half-written last line (from a killed run) from the file."""
     if not path.exists():
@@ -264,6 +274,7 @@ def prepare_output(config: GenerateConfig, *, resume: bool, overwrite: bool) -> 
     if existing and not resume and not overwrite:
         raise OutputExists(f"{output_dir} already holds a run: pass --resume to continue it or --overwrite to start again")
     output_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(output_dir)  # left by a run killed while rewriting run.json or failures.jsonl
     if overwrite and not resume:
         for name in (RECORDS_FILE, FAILURES_FILE, RUN_FILE):
             (output_dir / name).unlink(missing_ok=True)
