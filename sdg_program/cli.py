@@ -358,6 +358,7 @@ def _run_generate(config, *, resume: bool, overwrite: bool) -> None:
         console.print("[yellow]Note:[/yellow] the judge is the generating model (--judge-lm not set): it grades its own pairs.")
     # DSPy keeps the last 10,000 calls in memory (lm.history, ~33 KB each): a long run would grow by
     # hundreds of MB for a record nobody reads here. Settings, not a context: worker threads see them.
+    history_was_disabled = dspy.settings.disable_history
     dspy.settings.configure(disable_history=True)
     try:
         result = run_generation(config, resume=resume, overwrite=overwrite, console=console)
@@ -371,6 +372,8 @@ def _run_generate(config, *, resume: bool, overwrite: bool) -> None:
             print_generation_summary(error.stats, Console(), self_judging=config.self_judging)
         console.print(f"[red]Aborted:[/red] {error}")
         raise typer.Exit(3) from error
+    finally:
+        dspy.settings.configure(disable_history=history_was_disabled)  # the CLI may run in a notebook or a test
     print_generation_summary(result.stats, Console(), self_judging=config.self_judging)
     Console().print(f"Records: {result.records_path}\nFailures: {result.failures_path}")
     if result.stats.rows_done == 0 and result.stats.rows_resumed == 0:

@@ -162,7 +162,8 @@ def test_a_run_at_30_percent_faults_completes_with_every_row_accounted_for(tmp_p
     assert counts["faults"]["retries"] >= transient - len(failures)
     assert counts["faults"]["backoff_seconds"] >= injected["rate_limited"] * 1.0  # Retry-After: 1 each
     assert counts["rows_done"] + counts["rows_failed"] == len(docs)
-    assert calls >= counts["rows_done"] * 3 + sum(injected.values())  # every fault cost a request of its own
+    # every fault cost a request of its own; each kept row had at least its generate call succeed
+    assert calls >= counts["rows_done"] + sum(injected.values())
     # the printed summary names each fault kind
     for kind in injected:
         assert f"fault: {kind}" in result.output
