@@ -27,7 +27,7 @@ from sdg_program.dedup import deduplicate
 from sdg_program.faults import TRANSIENT_KINDS, EndpointFailed, FaultTally, RetryPolicy, Waiter, classify
 from sdg_program.records import SeedRow
 from sdg_program.secrets import scrub
-from sdg_program.validation import PairValidation, RowSegments, ValidationSettings, validate_pair
+from sdg_program.validation import PairValidation, RowSegments, ValidationSettings, normalize_and_validate
 from signatures import (
     ARTIFACT_TYPES,
     MAX_PAIRS,
@@ -298,9 +298,11 @@ class RetrievalSDG(dspy.Module):
                 continue
             segments = RowSegments({segment_id: chunks_by_id[segment_id].text for segment_id in window.segment_ids if segment_id in chunks_by_id})
             for pair in generated.qa_pairs.pairs:
+                # Structural slips (hop numbering, hop_count, ...) are repaired and recorded first.
+                pair, validation = normalize_and_validate(pair, segments, validation_settings)
                 pairs.append(pair)
                 pair_windows.append(window_index)
-                validations.append(validate_pair(pair, segments, validation_settings))
+                validations.append(validation)
 
         if not pairs:
             raise RowFailed("no QA pairs were generated: " + "; ".join(f"{e['stage']}: {e['error']}" for e in errors), errors, usage.faults.as_dict())

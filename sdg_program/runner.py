@@ -131,6 +131,7 @@ class RunStats:
     pairs_judged: int = 0
     judge_scores: list[float] = field(default_factory=list)
     rejection_reasons: Counter = field(default_factory=Counter)
+    normalizations: Counter = field(default_factory=Counter)
     failure_reasons: Counter = field(default_factory=Counter)
     usage: dict[str, dict[str, int]] = field(default_factory=lambda: {role: {"calls": 0, "prompt_tokens": 0, "completion_tokens": 0} for role in ROLES})
     faults: FaultTally = field(default_factory=FaultTally)
@@ -145,6 +146,7 @@ class RunStats:
             if validation["valid"]:
                 self.pairs_valid += 1
             self.rejection_reasons.update(validation["reasons"])
+            self.normalizations.update(validation.get("normalizations") or [])
         for evaluation in record.qa_evaluations["evaluations"]:
             self.pairs_judged += 1
             self.judge_scores.append(float(evaluation["overall"]["score"]))
@@ -178,6 +180,7 @@ class RunStats:
             "pairs_judged": self.pairs_judged,
             "judge_overall_mean": round(sum(self.judge_scores) / len(self.judge_scores), 3) if self.judge_scores else None,
             "rejection_reasons": dict(self.rejection_reasons.most_common()),
+            "normalizations": dict(self.normalizations.most_common()),
             "failure_reasons": dict(self.failure_reasons.most_common()),
             "lm_usage": self.usage,
             "faults": self.faults.as_dict(),

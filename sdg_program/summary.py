@@ -47,6 +47,8 @@ def print_generation_summary(stats, console: Console, *, self_judging: bool) -> 
     table.add_row("pairs valid (deterministic checks)", f"{counts['pairs_valid']} of {counts['pairs_after_dedup']}")
     for reason, number in counts["rejection_reasons"].items():
         table.add_row(f"  rejected: {reason}", str(number))
+    for code, number in counts.get("normalizations", {}).items():
+        table.add_row(f"  structure repaired: {code}", str(number))
     mean = counts["judge_overall_mean"]
     table.add_row("pairs judged / mean overall score", f"{counts['pairs_judged']} / {mean if mean is not None else '-'}")
     for role, usage in counts["lm_usage"].items():

@@ -23,16 +23,15 @@ prefer the static types and let the validation step reject single pairs.
 
 from collections.abc import Iterable
 from functools import lru_cache
-from typing import Literal
+from typing import Literal, Union
 
-from pydantic import Field, create_model
+from pydantic import ConfigDict, Field, create_model
 
 from signatures.models import (
     ARTIFACT_TYPES,
     MAX_ARTIFACTS_PER_TYPE,
     MAX_HOPS,
     MAX_PAIRS,
-    MAX_SEGMENTS_PER_PAIR,
     ArtifactItem,
     DocumentArtifacts,
     HopContext,
@@ -40,6 +39,8 @@ from signatures.models import (
     QAEvaluations,
     QAPair,
     QAPairs,
+    QueryType,
+    ReasoningType,
 )
 
 
@@ -52,53 +53,124 @@ def _clamp(value: int, low: int, high: int) -> int:
 
 
 def narrow_qa_pairs(segment_ids: Iterable[int], max_pairs: int, max_hops: int = MAX_HOPS) -> type[QAPairs]:
-    """A QAPairs subclass that only allows these segment IDs, at most `max_pairs` pairs, and at most
-    `max_hops` hops per pair (hop_number and hop_count in 1..max_hops). Counts are clamped to the
-    static caps; the minimum hop count stays a validation-step check."""
+    """A QAPairs subclass that only allows these segment IDs, at most `max_pairs` pairs, and a hop
+    structure that agrees with itself (see `_narrow_qa_pairs`). Counts are clamped to the static
+    caps; the minimum hop count of a multi-hop pair stays a validation-step check."""
     ids = tuple(sorted(set(segment_ids)))
     if not ids or ids[0] < 1:
         raise ValueError(f"segment_ids must be non-empty and >= 1, got {ids!r}")
     return _narrow_qa_pairs(ids, _clamp(max_pairs, 1, MAX_PAIRS), _clamp(max_hops, 1, MAX_HOPS))
 
 
+# String caps (maxLength, which llama.cpp grammars enforce). Without them SmolLM2-135M sometimes never
+# closed a question or a summary and ran into max_tokens, which loses the whole call. The longest gold
+# question, answer and hop summary (data/gold) are 222, 228 and 219 characters.
+MAX_QUESTION_CHARS = 300
+MAX_ANSWER_CHARS = 400
+MAX_SUMMARY_CHARS = 300
+
+# The order in which the grammar makes the model write a pair's fields. Question and answer come
+# first, then the evidence. With the evidence first (the static models' order, which suits strong
+# models), SmolLM2-135M filled the question with whatever it had just written ("factual",
+# "MultiHopPair2", a hop summary); writing the question first, right after the segments, it wrote
+# questions about the segments (see data/compiled/README.md for the measurements).
+WRITING_ORDER: tuple[str, ...] = (
+    "question",
+    "answer",
+    "segment_ids",
+    "query_type",
+    "reasoning_type",
+    "hop_contexts",
+    "hop_count",
+    "question_complexity",
+)
+
+# Under the grammar a weak model still wrote hop_numbers 1, 1, 1, a hop_count of 1 after three hops,
+# three hops for a "contextual" question, and every segment of the window in every hop. So each pair
+# is one of a few *shapes*, every one internally consistent, with one segment per hop:
+# - a single-hop pair (structural or contextual) cites one segment and has one hop numbered 1;
+# - a multi_hop pair with k hops (2..max_hops) cites k segments and has hops numbered 1..k, in order.
+# hop_count is a constant of the shape. The model picks the shape by how many segments it cites and
+# by query_type; the grammar fixes every number. What it cannot express (hops on different segments,
+# segment_ids equal to the hops' segments) is left to sdg_program.normalize and validation. In the
+# gold set (data/gold) 138 of 144 pairs have this form (the rest cite two segments for a single-hop
+# question or two segments in one hop); the static models still accept every form.
+_SINGLE_HOP_TYPES = Literal[QueryType.STRUCTURAL, QueryType.CONTEXTUAL]
+_REASONING_TYPES = Literal[tuple(ReasoningType)]
+
+
+def _drop_descriptions(schema: dict) -> None:
+    """No title and no descriptions: the instructions explain every field once.
+
+    The schema is printed in the prompt for every shape, so repeated descriptions cost about 1,500
+    prompt tokens per generate call; and SmolLM2-135M copied descriptions into its answers ("One step
+    of reasoning: the segments it reads and the fact it adds.").
+    """
+    schema.pop("title", None)
+    schema.pop("description", None)
+    for prop in schema.get("properties", {}).values():
+        prop.pop("title", None)
+        prop.pop("description", None)
+
+
+def _pair_schema(schema: dict) -> None:
+    _drop_descriptions(schema)
+    properties = schema["properties"]
+    schema["properties"] = {name: properties[name] for name in WRITING_ORDER}
+    schema["required"] = list(WRITING_ORDER)
+
+
+class _QuietHop(HopContext):
+    model_config = ConfigDict(json_schema_extra=_drop_descriptions)
+
+
+class _ShapedPair(QAPair):
+    model_config = ConfigDict(json_schema_extra=_pair_schema)
+
+
+class _QuietPairs(QAPairs):
+    model_config = ConfigDict(json_schema_extra=_drop_descriptions)
+
+
 @lru_cache(maxsize=256)
 def _narrow_qa_pairs(ids: tuple[int, ...], max_pairs: int, max_hops: int) -> type[QAPairs]:
     segment_id = Literal[ids]  # an enum in the schema: the grammar allows only these IDs
-    hop_number = Literal[tuple(range(1, max_hops + 1))]
-    max_segments = min(len(ids), MAX_SEGMENTS_PER_PAIR)
 
-    hop_model = create_model(
-        "HopContext",
-        __base__=HopContext,
-        __doc__=HopContext.__doc__,
-        hop_number=(hop_number, Field(description=_field_description(HopContext, "hop_number"))),
-        segment_ids=(
-            list[segment_id],
-            Field(min_length=1, max_length=max_segments, description=_field_description(HopContext, "segment_ids")),
-        ),
-    )
-    pair_model = create_model(
-        "QAPair",
-        __base__=QAPair,
-        __doc__=QAPair.__doc__,
-        hop_contexts=(
-            list[hop_model],
-            Field(min_length=1, max_length=max_hops, description=_field_description(QAPair, "hop_contexts")),
-        ),
-        hop_count=(hop_number, Field(description=_field_description(QAPair, "hop_count"))),
-        segment_ids=(
-            list[segment_id],
-            Field(min_length=1, max_length=max_segments, description=_field_description(QAPair, "segment_ids")),
-        ),
-    )
+    def cited(count: int) -> tuple:
+        return (list[segment_id], Field(min_length=count, max_length=count))
+
+    hops = [
+        create_model(
+            f"Hop{number}",
+            __base__=_QuietHop,
+            hop_number=(Literal[number], Field()),
+            segment_ids=cited(1),
+            summary=(str, Field(max_length=MAX_SUMMARY_CHARS)),
+        )
+        for number in range(1, max_hops + 1)
+    ]
+
+    def shape(name: str, query_type, hop_count: int) -> type[QAPair]:
+        return create_model(
+            name,
+            __base__=_ShapedPair,
+            query_type=(query_type, Field()),
+            reasoning_type=(_REASONING_TYPES, Field()),  # inline, without the enum's docstring
+            hop_contexts=(tuple[tuple(hops[:hop_count])], Field()),
+            hop_count=(Literal[hop_count], Field()),
+            segment_ids=cited(hop_count),
+            question=(str, Field(max_length=MAX_QUESTION_CHARS)),
+            answer=(str, Field(max_length=MAX_ANSWER_CHARS)),
+        )
+
+    shapes = [shape("SingleHopPair", _SINGLE_HOP_TYPES, 1)]
+    # k hops need k different segments; a window with fewer gets no k-hop shape.
+    shapes += [shape(f"MultiHopPair{count}", Literal[QueryType.MULTI_HOP], count) for count in range(2, min(max_hops, len(ids)) + 1)]
+    pair_type = shapes[0] if len(shapes) == 1 else Union[tuple(shapes)]
     return create_model(
         "QAPairs",
-        __base__=QAPairs,
-        __doc__=QAPairs.__doc__,
-        pairs=(
-            list[pair_model],
-            Field(min_length=1, max_length=max_pairs, description=_field_description(QAPairs, "pairs")),
-        ),
+        __base__=_QuietPairs,
+        pairs=(list[pair_type], Field(min_length=1, max_length=max_pairs)),
     )
 
 

@@ -126,3 +126,15 @@ def test_repair_jsonl_drops_only_a_partial_last_line(tmp_path):
     path.write_bytes(b'{"a": 1}\n{"b": 2}\n{"c": ')
     assert repair_jsonl(path) == [{"a": 1}, {"b": 2}]
     assert path.read_bytes() == b'{"a": 1}\n{"b": 2}\n'
+
+
+def test_structural_repairs_are_counted_in_the_run(tmp_path):
+    """A single-hop pair whose one hop is numbered 2 is repaired (hops_renumbered) and the run counts it."""
+    config = make_config(tmp_path, docs=2)
+    slipped = pair("how do beta systems index records for search", "Beta systems index the records for search.", [2])
+    slipped["hop_contexts"][0]["hop_number"] = 2
+    result = generate(config, program=scripted_program(pairs=[slipped]))
+    counts = json.loads((config.output_dir / "run.json").read_text())["counts"]
+    assert counts["normalizations"] == {"hops_renumbered": 2}
+    record = read(result.records_path)[0]
+    assert record["qa_validations"][0]["normalizations"] == ["hops_renumbered"]

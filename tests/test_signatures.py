@@ -388,12 +388,21 @@ def test_generate_instructions_cover_the_hop_and_segment_rules():
     assert "search box" in text
     assert "standalone" in text
     assert "exactly the segments needed" in text
-    assert "only facts stated in the cited segments" in text
+    assert "copied or closely paraphrased from the cited segments; only facts stated there" in text
     assert "hop_count is the number of hops" in text
     assert "union of the hops' segment_ids" in text
     assert "exactly one hop" in text
     for value in [*QueryType, *ReasoningType]:
         assert value.value in text
+
+
+def test_generate_instructions_hold_no_example_to_copy():
+    """SmolLM2-135M copied the example query of the instructions into its pairs; there is none now."""
+    text = " ".join(GenerateQAPairs.instructions.split())
+    assert "Good:" not in text and "Bad:" not in text
+    assert "cooling loop" not in text
+    quoted = re.findall(r'"([^"]+)"', text)
+    assert set(quoted) <= {"the context", "the document", "the passage", "the text", "the author", "segment N"}
 
 
 def test_judge_instructions_have_a_rubric():
@@ -464,7 +473,10 @@ SUPPORTED_SCHEMA_KEYWORDS = {
     "properties",
     "required",
     "enum",
-    "const",  # pydantic's form of a one-value Literal (a single segment in narrow_qa_pairs)
+    "const",  # pydantic's form of a one-value Literal (a single segment, a hop number in narrow_qa_pairs)
+    "anyOf",  # the pair shapes of narrow_qa_pairs (a union)
+    "prefixItems",  # the fixed hop list of each shape (a tuple)
+    "maxLength",  # string caps of the narrowed shapes (llama.cpp enforces them)
     "items",
     "minItems",
     "maxItems",
@@ -519,7 +531,7 @@ def test_schema_uses_only_supported_keywords(name, schema):
 
 
 def test_schema_keyword_check_can_fail():
-    assert schema_keywords({"anyOf": [{"type": "string"}, {"type": "null"}]}, set()) - SUPPORTED_SCHEMA_KEYWORDS
+    assert schema_keywords({"oneOf": [{"type": "string"}, {"type": "null"}], "pattern": "x+"}, set()) - SUPPORTED_SCHEMA_KEYWORDS
 
 
 def test_response_format_schema_makes_everything_required():
@@ -729,35 +741,82 @@ def test_narrow_qa_pairs_allows_only_given_segments_and_sizes():
     assert isinstance(good.pairs[0].hop_contexts[0], HopContext)
     # Same data, same dump as the static model: downstream code does not see the difference.
     assert good.model_dump(mode="json") == QAPairs.model_validate(good.model_dump(mode="json")).model_dump(mode="json")
-    assert list(narrowed.model_json_schema()["$defs"]["QAPair"]["properties"]) == list(QAPair.model_fields)
+    assert good.model_dump(mode="json")["pairs"][0]["hop_contexts"] == pair_data()["hop_contexts"]  # a list, as before
 
     bad_cases = [
         {"pairs": [pair_data(segment_ids=[2, 4])]},  # 4 is not a segment of this call
         {"pairs": [pair_data(hop_contexts=[{"hop_number": 1, "segment_ids": [1], "summary": "x"}])]},
         {"pairs": [pair_data(hop_count=3)]},  # more than max_hops
         {"pairs": [pair_data()] * 3},  # more than max_pairs
+        {"pairs": [single_hop_pair_data(question="q" * 301)]},  # longer than MAX_QUESTION_CHARS
     ]
     for data in bad_cases:
         with pytest.raises(pydantic.ValidationError):
             narrowed.model_validate(data)
 
 
-def test_narrow_qa_pairs_schema_enumerates_ids_and_bounds():
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"hop_count": 1},  # hop_count disagrees with two hops
+        {"hop_contexts": [{"hop_number": 2, "segment_ids": [2], "summary": "x"}, {"hop_number": 1, "segment_ids": [5], "summary": "y"}]},
+        {"hop_contexts": [{"hop_number": 1, "segment_ids": [2], "summary": "x"}, {"hop_number": 1, "segment_ids": [5], "summary": "y"}]},
+        {"hop_contexts": [{"hop_number": 1, "segment_ids": [2, 5], "summary": "x"}], "hop_count": 1},  # multi_hop with one hop
+        {"hop_contexts": [{"hop_number": 1, "segment_ids": [2, 3], "summary": "x"}, {"hop_number": 2, "segment_ids": [5], "summary": "y"}]},
+        {"segment_ids": [2, 3, 5]},  # three segments for two hops
+        {"query_type": "contextual"},  # a single-hop type with two hops
+    ],
+)
+def test_narrow_qa_pairs_rejects_inconsistent_hop_structure(overrides):
+    """Each pair is one of a few self-consistent shapes, so the grammar cannot write these slips."""
+    narrowed = narrow_qa_pairs([2, 3, 5], max_pairs=2, max_hops=3)
+    assert narrowed.model_validate({"pairs": [pair_data()]}).pairs[0].hop_count == 2
+    with pytest.raises(pydantic.ValidationError):
+        narrowed.model_validate({"pairs": [pair_data(**overrides)]})
+
+
+def test_narrow_qa_pairs_schema_enumerates_ids_and_shapes():
+    from signatures.narrow import WRITING_ORDER
+
     schema = narrow_qa_pairs([2, 3, 5], max_pairs=4, max_hops=3).model_json_schema()
-    pair = schema["$defs"]["QAPair"]["properties"]
-    assert pair["segment_ids"]["items"]["enum"] == [2, 3, 5]
-    assert pair["segment_ids"]["maxItems"] == 3  # never more IDs than exist
-    assert pair["hop_count"]["enum"] == [1, 2, 3]
-    assert pair["hop_contexts"]["maxItems"] == 3
-    assert schema["$defs"]["HopContext"]["properties"]["hop_number"]["enum"] == [1, 2, 3]
+    defs = schema["$defs"]
     assert schema["properties"]["pairs"]["maxItems"] == 4
+    assert schema["properties"]["pairs"]["items"] == {"anyOf": [{"$ref": f"#/$defs/{name}"} for name in ("SingleHopPair", "MultiHopPair2", "MultiHopPair3")]}
+    single = defs["SingleHopPair"]["properties"]
+    assert single["segment_ids"]["items"]["enum"] == [2, 3, 5]
+    assert single["segment_ids"]["minItems"] == single["segment_ids"]["maxItems"] == 1
+    assert single["query_type"]["enum"] == ["structural", "contextual"]
+    assert single["hop_count"]["const"] == 1
+    assert single["hop_contexts"]["prefixItems"] == [{"$ref": "#/$defs/Hop1"}]
+    for count in (2, 3):
+        shape = defs[f"MultiHopPair{count}"]
+        assert list(shape["properties"]) == list(WRITING_ORDER) == shape["required"]
+        assert shape["properties"]["query_type"]["const"] == "multi_hop"
+        assert shape["properties"]["hop_count"]["const"] == count
+        assert shape["properties"]["segment_ids"]["minItems"] == shape["properties"]["segment_ids"]["maxItems"] == count
+        assert shape["properties"]["hop_contexts"]["prefixItems"] == [{"$ref": f"#/$defs/Hop{number}"} for number in range(1, count + 1)]
+        assert shape["properties"]["hop_contexts"]["minItems"] == shape["properties"]["hop_contexts"]["maxItems"] == count
+    for number in (1, 2, 3):
+        hop = defs[f"Hop{number}"]["properties"]
+        assert hop["hop_number"]["const"] == number
+        assert hop["segment_ids"]["minItems"] == hop["segment_ids"]["maxItems"] == 1
+    # Question and answer are written first; nothing carries a description the model could copy.
+    assert WRITING_ORDER[:2] == ("question", "answer")
+    assert '"description"' not in json.dumps(schema)
+    assert single["question"]["maxLength"] == 300 and single["answer"]["maxLength"] == 400
+
+
+def test_narrow_qa_pairs_has_no_multi_hop_shape_without_room_for_it():
+    assert narrow_qa_pairs([7], max_pairs=1, max_hops=3).model_json_schema()["properties"]["pairs"]["items"] == {"$ref": "#/$defs/SingleHopPair"}
+    assert narrow_qa_pairs([7, 8], max_pairs=1, max_hops=1).model_json_schema()["properties"]["pairs"]["items"] == {"$ref": "#/$defs/SingleHopPair"}
+    two_segments = narrow_qa_pairs([7, 8], max_pairs=1, max_hops=3).model_json_schema()
+    assert "MultiHopPair2" in two_segments["$defs"] and "MultiHopPair3" not in two_segments["$defs"]
 
 
 def test_narrow_qa_pairs_clamps_and_rejects_bad_arguments():
     schema = narrow_qa_pairs(range(1, 100), max_pairs=500, max_hops=50).model_json_schema()
     assert schema["properties"]["pairs"]["maxItems"] == MAX_PAIRS
-    assert schema["$defs"]["QAPair"]["properties"]["segment_ids"]["maxItems"] == MAX_SEGMENTS_PER_PAIR
-    assert schema["$defs"]["QAPair"]["properties"]["hop_contexts"]["maxItems"] == MAX_HOPS
+    assert f"MultiHopPair{MAX_HOPS}" in schema["$defs"] and f"MultiHopPair{MAX_HOPS + 1}" not in schema["$defs"]
     with pytest.raises(ValueError):
         narrow_qa_pairs([], max_pairs=3)
     with pytest.raises(ValueError):
