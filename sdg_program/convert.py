@@ -559,10 +559,6 @@ def write_text_lines(path: Path, lines: Iterable[str]) -> int:
     return count
 
 
-def _json_line(value: Any) -> str:
-    return jsonl_text(value)
-
-
 def write_training_json(path: Path, examples: Iterable[dict[str, Any]]) -> int:
     """train.json / val.json, streamed: the same bytes as ``json.dumps(document, indent=2)`` plus a newline."""
     count = 0
@@ -929,12 +925,12 @@ def _query_line(row: dict[str, Any], query_id: str) -> str:
         "source_id": row["source_id"],
         "file_name": row["file_names"],
     }
-    return _json_line({"_id": query_id, "text": row["question"], "metadata": metadata})
+    return jsonl_text({"_id": query_id, "text": row["question"], "metadata": metadata})
 
 
 def _corpus_line(row: dict[str, Any]) -> str:
     metadata = {"source_id": row["source_id"], "doc_id": row["doc_id"], "chunk_id": row["chunk_id"]}
-    return _json_line({"_id": row["id"], "title": "", "text": row["text"], "metadata": metadata})
+    return jsonl_text({"_id": row["id"], "title": "", "text": row["text"], "metadata": metadata})
 
 
 def _rows(dataset) -> Iterator[dict[str, Any]]:

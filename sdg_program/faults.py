@@ -34,7 +34,6 @@ FAULT_KINDS: tuple[str, ...] = (
     "other",
 )
 TRANSIENT_KINDS = frozenset({"rate_limited", "unavailable", "server_error", "timeout", "connection"})
-MALFORMED_KINDS = frozenset({"empty_reply", "truncated_json", "invalid_json", "schema_violation"})
 # A Retry-After longer than this is taken as "the endpoint is down": waiting it out would stall a
 # worker for longer than the run is likely worth, so the call fails and the row can be resumed later.
 MAX_RETRY_AFTER_SECONDS = 600.0
@@ -113,11 +112,6 @@ def without_fence(text: str) -> str:
         if text.rstrip().endswith("```"):
             text = text.rstrip()[:-3]
     return text.strip()
-
-
-def is_transient(error: BaseException) -> bool:
-    """Worth sending the same request again after a wait (429, 5xx, timeouts, dropped connections)."""
-    return classify(error) in TRANSIENT_KINDS
 
 
 def retry_after_seconds(error: BaseException) -> float | None:
@@ -212,10 +206,6 @@ class Waiter:
 
     def stop(self) -> None:
         self._stopped.set()
-
-    @property
-    def stopped(self) -> bool:
-        return self._stopped.is_set()
 
     def __deepcopy__(self, memo) -> "Waiter":
         return type(self)()

@@ -11,8 +11,7 @@ import hashlib
 import logging
 import threading
 import time
-from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import dspy
 import numpy as np

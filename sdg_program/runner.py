@@ -17,7 +17,6 @@ import logging
 import os
 import platform
 import threading
-import time
 from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -27,10 +26,9 @@ from typing import Any, Callable, Iterator, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from sdg_program.chunking import ChunkingReport, iter_seed_rows
 from sdg_program.config import ChunkingConfig, GenerationSettings
 from sdg_program.faults import FaultTally
-from sdg_program.output import jsonl_text, remove_stale_temporaries, write_json_atomic
+from sdg_program.output import jsonl_text, remove_stale_temporaries, write_json_atomic, write_jsonl_atomic
 from sdg_program.program import ROLES, RetrievalSDG, RowFailed
 from sdg_program.records import FailedRow, GeneratedRecord, SeedRow
 from sdg_program.secrets import redact, scrub
@@ -98,11 +96,11 @@ def signatures_digest() -> str:
     parts = []
     for signature in (ExtractArtifacts, GenerateQAPairs, JudgeQAPairs):
         parts.append(signature.instructions)
-        for name, field in signature.fields.items():
-            extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+        for name, info in signature.fields.items():
+            extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
             parts.append([name, extra.get("desc"), extra.get("prefix")])
-        for name, field in signature.output_fields.items():
-            parts.append([name, TypeAdapter(field.annotation).json_schema()])
+        for name, info in signature.output_fields.items():
+            parts.append([name, TypeAdapter(info.annotation).json_schema()])
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -297,14 +295,8 @@ def prepare_output(config: GenerateConfig, *, resume: bool, overwrite: bool) -> 
         failures = repair_jsonl(checkpoint.failures_path)
         if failures:
             logger.info("retrying %d rows that failed in the earlier run", len(failures))
-            write_jsonl_lines_atomic(checkpoint.failures_path, [])
+            write_jsonl_atomic(checkpoint.failures_path, [])
     return checkpoint, done
-
-
-def write_jsonl_lines_atomic(path: Path, rows: list[dict[str, Any]]) -> None:
-    from sdg_program.output import write_jsonl_atomic
-
-    write_jsonl_atomic(path, rows)
 
 
 @dataclass
