@@ -1,21 +1,21 @@
 """``sdg-program compile``: options in, ``optimize.compile.compile_program`` called, before/after printed.
 
 Registered in cli.py with ``app.command("compile")(compile_command)``. This module does not import
-cli.py (cli.py imports it), so it keeps its own console and logging set-up.
+cli.py (cli.py imports it), so it keeps its own console (logging set-up: `sdg_program.cli_logging`).
 """
 
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 from typing import Annotated, Literal, Optional
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
-from rich.logging import RichHandler
 from rich.table import Table
+
+from sdg_program.cli_logging import setup_logging
 
 console = Console(stderr=True, soft_wrap=True)
 
@@ -55,12 +55,7 @@ def compile_command(
     Prints each predictor's metric on the dev split before and after, and the cost
     (LM calls, tokens, time). The saved JSON loads with `generate --program`.
     """
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(message)s",
-        handlers=[RichHandler(console=console, show_path=False, show_time=False)],
-        force=True,
-    )
+    setup_logging(console, verbose)
     from optimize.compile import CompileConfig, compile_program
 
     try:

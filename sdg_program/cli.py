@@ -6,17 +6,16 @@ work lives in plain functions that notebooks can call too.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Annotated, Literal, Optional
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
-from rich.logging import RichHandler
 
 from sdg_program.bundling import ManifestError
 from sdg_program.chunking import ChunkingReport
+from sdg_program.cli_logging import setup_logging
 from sdg_program.config import DEFAULT_FILE_EXTENSIONS, BundleBy, ChunkingConfig, SectionStrategy
 from sdg_program.output import write_jsonl_atomic
 from sdg_program.summary import print_chunking_summary
@@ -86,15 +85,6 @@ def _root(
     install_scrubbing()
 
 
-def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(message)s",
-        handlers=[RichHandler(console=console, show_path=False, show_time=False)],
-        force=True,
-    )
-
-
 CHUNKING_OPTIONS = (
     "input_dir", "file_pattern", "recursive", "file_extensions", "min_text_length", "num_files", "max_file_bytes",
     "follow_symlinks", "allow_external_symlinks", "sentences_per_chunk", "max_chunk_chars", "num_sections",
@@ -146,7 +136,7 @@ def chunk(
     Use it to check discovery and chunking (files used and skipped with reasons,
     chunk sizes, an estimate of prompt tokens) before spending any tokens.
     """
-    _setup_logging(verbose)
+    setup_logging(console, verbose)
     values = locals()
     config = _chunking_config(**{name: values[name] for name in CHUNKING_OPTIONS}, embedder=embedder)
     from sdg_program.chunking import iter_seed_rows
@@ -274,7 +264,7 @@ def generate(
     Each finished row is appended to OUTPUT_DIR/records.jsonl; rows that fail go to
     failures.jsonl with the reason. Interrupted runs continue with --resume.
     """
-    _setup_logging(verbose)
+    setup_logging(console, verbose)
     values = locals()
     explicit = _explicit_options(ctx)
     data: dict = _load_config_file(config_file) if config_file else {}

@@ -1,20 +1,19 @@
 """``sdg-program convert``: options in, ``convert.convert`` called, summary printed.
 
 Registered in cli.py with ``app.command("convert")(convert_command)``. This module does not
-import cli.py (cli.py imports it), so it keeps its own console and logging set-up.
+import cli.py (cli.py imports it), so it keeps its own console (logging set-up: `cli_logging`).
 """
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
-from rich.logging import RichHandler
 
+from sdg_program.cli_logging import setup_logging
 from sdg_program.convert import ConvertConfig, SplitStrategy
 
 console = Console(stderr=True, soft_wrap=True)
@@ -52,12 +51,7 @@ def convert_command(
     mines hard negatives with the embedder, and writes report.json and report.html
     next to the data. Re-running with the same input and options writes identical files.
     """
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(message)s",
-        handlers=[RichHandler(console=console, show_path=False, show_time=False)],
-        force=True,
-    )
+    setup_logging(console, verbose)
     try:
         config = ConvertConfig(
             input_path=input_path,

@@ -12,7 +12,8 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
-from rich.logging import RichHandler
+
+from sdg_program.cli_logging import setup_logging
 
 console = Console(stderr=True, soft_wrap=True)
 
@@ -20,12 +21,7 @@ Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Log every step, 
 
 
 def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(message)s",
-        handlers=[RichHandler(console=console, show_path=False, show_time=False)],
-        force=True,
-    )
+    setup_logging(console, verbose)
     logging.getLogger("datasets").propagate = False  # datasets prints its own warnings; do not print them twice
     logging.getLogger("bm25s").setLevel(logging.INFO if verbose else logging.WARNING)  # bm25s sets DEBUG on its logger
 

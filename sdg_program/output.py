@@ -15,7 +15,7 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 # ".<target name>.<pid>.<mkstemp's random part>.tmp"; the random part has no dots.
 _TEMPORARY_FILE = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[A-Za-z0-9_]+\.tmp$")
@@ -61,21 +61,28 @@ def process_running(pid: int) -> bool:
     return True
 
 
-def remove_stale_temporaries(directory: Path, name: str | None = None) -> list[Path]:
-    """Remove temporaries of our naming in ``directory`` (of target ``name`` only, if given) left by dead processes.
+def _entries_of_dead_processes(directory: Path, pattern: re.Pattern, group: str, wanted: str | None) -> Iterator[os.DirEntry]:
+    """Entries of ``directory`` named by ``pattern`` (its ``group`` equal to ``wanted``, if given) whose process is gone.
 
-    Returns what was removed. A missing folder has nothing to remove.
+    A missing folder has no entries.
     """
-    removed: list[Path] = []
     try:
         entries = list(os.scandir(directory))
     except (FileNotFoundError, NotADirectoryError):
-        return removed
+        return
     for entry in entries:
-        match = _TEMPORARY_FILE.match(entry.name)
-        if match is None or (name is not None and match.group("name") != name):
+        match = pattern.match(entry.name)
+        if match is None or (wanted is not None and match.group(group) != wanted):
             continue
-        if process_running(int(match.group("pid"))) or not entry.is_file(follow_symlinks=False):
+        if not process_running(int(match.group("pid"))):
+            yield entry
+
+
+def remove_stale_temporaries(directory: Path, name: str | None = None) -> list[Path]:
+    """Remove temporaries of our naming in ``directory`` (of target ``name`` only, if given) left by dead processes; return them."""
+    removed: list[Path] = []
+    for entry in _entries_of_dead_processes(directory, _TEMPORARY_FILE, "name", name):
+        if not entry.is_file(follow_symlinks=False):
             continue
         Path(entry.path).unlink(missing_ok=True)
         removed.append(Path(entry.path))
@@ -110,15 +117,8 @@ def make_work_dir(prefix: str, parent: Path | None = None) -> Path:
 def remove_stale_work_dirs(prefix: str, parent: Path) -> list[Path]:
     """Remove ``<prefix>.<pid>.<random>`` folders in ``parent`` whose process no longer runs; return them."""
     removed: list[Path] = []
-    try:
-        entries = list(os.scandir(parent))
-    except (FileNotFoundError, NotADirectoryError):
-        return removed
-    for entry in entries:
-        match = _WORK_DIR.match(entry.name)
-        if match is None or match.group("prefix") != prefix or not entry.is_dir(follow_symlinks=False):
-            continue
-        if process_running(int(match.group("pid"))):
+    for entry in _entries_of_dead_processes(parent, _WORK_DIR, "prefix", prefix):
+        if not entry.is_dir(follow_symlinks=False):
             continue
         shutil.rmtree(entry.path, ignore_errors=True)  # another user's folder cannot be removed: left alone
         if not os.path.lexists(entry.path):

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import offline_env
 from tests.openai_stub import OpenAIStub
 
 SDG = str(Path(sys.executable).parent / "sdg-program")
@@ -69,18 +70,12 @@ def write_docs(root: Path, count: int) -> Path:
 
 def cli_env(workspace: Path) -> dict[str, str]:
     """Offline, no colour, a private DSPy cache and a private TMPDIR (where convert keeps its working folder)."""
-    env = dict(os.environ)
-    env.update(
+    return offline_env(
         OPENAI_API_KEY="sk-crash-safety-test",
-        LITELLM_LOCAL_MODEL_COST_MAP="True",
-        HF_HUB_OFFLINE="1",
-        TRANSFORMERS_OFFLINE="1",
-        NO_COLOR="1",
         COLUMNS="200",
         DSPY_CACHEDIR=str(workspace / "dspy-cache"),
         TMPDIR=str(workspace / "tmp"),
     )
-    return env
 
 
 def generate_command(docs: Path, output: Path, base_url: str) -> list[str]:

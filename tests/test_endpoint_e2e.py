@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from sdg_program.chunking import ChunkingReport, iter_seed_rows
 from sdg_program.config import ChunkingConfig
 from sdg_program.lm import default_gguf_path
 from sdg_program.records import FailedRow, GeneratedRecord
+from tests.conftest import offline_env
 from signatures import QAPair
 
 PLANTED_KEY = "sk-planted-test-key-123"
@@ -53,18 +53,6 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _offline_env(**extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        LITELLM_LOCAL_MODEL_COST_MAP="True",  # DSPy/LiteLLM model metadata from the bundled snapshot, no fetch
-        HF_HUB_OFFLINE="1",
-        TRANSFORMERS_OFFLINE="1",
-        NO_COLOR="1",
-    )
-    env.update(extra)
-    return env
-
-
 def _stop(process: subprocess.Popen) -> None:
     if process.poll() is not None:
         return
@@ -91,7 +79,7 @@ def llama_server(tmp_path_factory):
         "--n_ctx", "8192", "--n_threads", "1",
     ]
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=_offline_env())
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=offline_env())
     base_url = f"http://127.0.0.1:{port}/v1"
     try:
         deadline = time.monotonic() + SERVER_START_TIMEOUT
@@ -137,7 +125,7 @@ def test_generate_through_llama_cpp_server(llama_server, tmp_path):
         command,
         capture_output=True,
         # A fresh DSPy response cache: every call must reach the server, on every run of this test.
-        env=_offline_env(OPENAI_API_KEY=PLANTED_KEY, COLUMNS="200", DSPY_CACHEDIR=str(tmp_path / "dspy-cache")),
+        env=offline_env(OPENAI_API_KEY=PLANTED_KEY, COLUMNS="200", DSPY_CACHEDIR=str(tmp_path / "dspy-cache")),
         timeout=GENERATE_TIMEOUT,
     )
     elapsed = time.monotonic() - started

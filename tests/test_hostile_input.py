@@ -22,6 +22,7 @@ from sdg_program.chunking import ChunkingReport, iter_seed_rows
 from sdg_program.config import ChunkingConfig
 from sdg_program.generation import generate
 from sdg_program.records import FailedRow, GeneratedRecord, SeedRow
+from tests.conftest import offline_env
 from tests.openai_stub import OpenAIStub
 from tests.test_runner import make_config, read, scripted_program
 
@@ -190,12 +191,7 @@ class HostileRun:
 
 def cli_env(home: Path, work: Path) -> dict[str, str]:
     """HOME (caches) outside the watched tree; TMPDIR inside it, so temporary files left behind are seen."""
-    env = dict(os.environ)
-    env.update({
-        "HOME": str(home), "TMPDIR": str(work / "tmp"), "OPENAI_API_KEY": "sk-hostile-test-key",
-        "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "LITELLM_LOCAL_MODEL_COST_MAP": "True", "COLUMNS": "200",
-    })
-    return env
+    return offline_env(HOME=str(home), TMPDIR=str(work / "tmp"), OPENAI_API_KEY="sk-hostile-test-key", COLUMNS="200")
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ shared with `bench/bench_load.py`.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections import Counter
@@ -21,6 +20,7 @@ from pathlib import Path
 from sdg_program.chunking import ChunkingReport, iter_seed_rows
 from sdg_program.config import ChunkingConfig
 from sdg_program.runner import row_key
+from tests.conftest import offline_env
 from tests.openai_stub import StubProcess
 
 SDG = str(Path(sys.executable).parent / "sdg-program")
@@ -47,17 +47,7 @@ def write_docs(root: Path, count: int) -> Path:
 
 def cli_env(scratch: Path) -> dict[str, str]:
     """Offline, no colour, a fresh DSPy cache (every call must reach the server)."""
-    env = dict(os.environ)
-    env.update(
-        OPENAI_API_KEY="sk-load-test",
-        LITELLM_LOCAL_MODEL_COST_MAP="True",
-        HF_HUB_OFFLINE="1",
-        TRANSFORMERS_OFFLINE="1",
-        NO_COLOR="1",
-        COLUMNS="200",
-        DSPY_CACHEDIR=str(scratch / "dspy-cache"),
-    )
-    return env
+    return offline_env(OPENAI_API_KEY="sk-load-test", COLUMNS="200", DSPY_CACHEDIR=str(scratch / "dspy-cache"))
 
 
 def generate_command(docs: Path, output: Path, base_url: str, concurrency: int) -> list[str]:
