@@ -30,6 +30,7 @@ from typing import Any
 
 import dspy
 from dspy.adapters.json_adapter import JSONAdapter
+from dspy.adapters.utils import format_field_value
 from dspy.utils.exceptions import AdapterParseError
 
 from sdg_program.faults import is_cut_off_json, without_fence
@@ -153,3 +154,44 @@ def _store(variants: dict, key: tuple, value: Any) -> None:
     if len(variants) >= _MAX_VARIANTS_PER_SIGNATURE:
         variants.clear()
     variants[key] = value
+
+
+class PlainPromptAdapter(CachedJSONAdapter):
+    """JSON output for a small model decoding under a grammar, asked in plain words.
+
+    `JSONAdapter`'s prompt explains the protocol: input and output field lists, `[[ ## name ## ]]`
+    markers, a JSON template, an output-order reminder. A strong model follows it; SmolLM2-135M,
+    shown it for a one-input, one-output signature, filled its question with "The answer to the
+    question is: ..." until max_tokens on all 16 segments of the sample docs. The grammar already
+    fixes the output's keys and shape, so this adapter leaves the protocol out: the system message is
+    the signature's instructions, the user message is each input as ``Prefix: value``. Replies,
+    demos (rendered as JSON assistant turns) and parsing are `CachedJSONAdapter`'s.
+
+    Use it only where the output is grammar-constrained: without the schema enforced, nothing tells
+    the model which keys to write.
+    """
+
+    def format_system_message(self, signature: type[dspy.Signature]) -> str:
+        return signature.instructions
+
+    def format_user_message_content(
+        self,
+        signature: type[dspy.Signature],
+        inputs: dict[str, Any],
+        prefix: str = "",
+        suffix: str = "",
+        main_request: bool = False,
+    ) -> str:
+        parts = [prefix]
+        for name, field in signature.input_fields.items():
+            if name in inputs:
+                extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+                label = extra.get("prefix") or f"{name}:"
+                parts.append(f"{label} {format_field_value(field_info=field, value=inputs[name])}")
+        parts.append(suffix)
+        return "\n\n".join(part for part in parts if part).strip()
+
+
+# As for CachedJSONAdapter: undo the second callback wrapping that subclassing adds.
+PlainPromptAdapter.format = JSONAdapter.format
+PlainPromptAdapter.parse = _parse_whole_reply

@@ -159,7 +159,7 @@ def chunk(
 
 GENERATION_OPTIONS = (
     "num_pairs", "min_hops", "max_hops", "min_complexity", "similarity_threshold", "max_artifacts_per_type",
-    "min_answer_support", "max_retries", "window_chars",
+    "min_answer_support", "max_retries", "window_chars", "strategy", "segment_attempts",
 )
 RUN_OPTIONS = (
     "output_dir", "lm", "judge_lm", "api_base", "judge_api_base", "program", "concurrency", "num_records",
@@ -225,6 +225,12 @@ def generate(
     min_answer_support: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of an answer's content words that must appear in its cited segments.", rich_help_panel="Generation")] = 0.5,
     max_retries: Annotated[int, typer.Option(min=0, max=10, help="Re-asks per call after malformed output.", rich_help_panel="Generation")] = 2,
     window_chars: Annotated[Optional[int], typer.Option(min=500, help="Segment characters per generation window. Default: fitted to the model's context.", rich_help_panel="Generation")] = None,
+    strategy: Annotated[Literal["auto", "window", "segment"], typer.Option(
+        help="window: one call per window writes all pairs, single- and multi-hop (needs a capable model). "
+        "segment: one short call per segment (up to --num-pairs per window) writes one single-hop pair; made for the embedded 135M model. "
+        "auto: segment for the embedded model, window for any other.",
+        rich_help_panel="Generation")] = "auto",
+    segment_attempts: Annotated[int, typer.Option(min=1, max=10, help="segment strategy: candidates per segment until one passes validation.", rich_help_panel="Generation")] = 4,
     lm: Annotated[str, typer.Option(help="'local' (embedded SmolLM2-135M), 'local:/path/model.gguf', or a LiteLLM model string such as openai/gpt-4o-mini.", rich_help_panel="Models")] = "local",
     judge_lm: Annotated[Optional[str], typer.Option(help="Model for the judge. Default: --lm (the model then grades itself).", rich_help_panel="Models")] = None,
     api_base: Annotated[Optional[str], typer.Option(help="Base URL of an OpenAI-compatible endpoint for --lm. Keys come from the environment.", rich_help_panel="Models")] = None,

@@ -110,6 +110,12 @@ class GenerationSettings(BaseModel):
     min_answer_support: float = Field(0.5, ge=0.0, le=1.0)
     max_retries: int = Field(2, ge=0, le=10, description="Re-asks after malformed LLM output, per call")
     window_chars: int | None = Field(None, ge=500, description="Segment characters per generation window; default from the LM's context")
+    strategy: Literal["auto", "window", "segment"] = Field(
+        "auto",
+        description="window: one generate call per window writes every pair (single- and multi-hop); "
+        "segment: one short call per chosen segment writes one single-hop pair; auto: segment for the embedded model, window otherwise",
+    )
+    segment_attempts: int = Field(4, ge=1, le=10, description="segment strategy: candidates per segment until one passes validation")
 
     @model_validator(mode="after")
     def _fill_and_check_counts(self) -> "GenerationSettings":

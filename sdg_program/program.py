@@ -21,23 +21,27 @@ import dspy
 import numpy as np
 from dspy.utils.usage_tracker import track_usage
 
-from sdg_program.adapter import CachedJSONAdapter
+from sdg_program.adapter import CachedJSONAdapter, PlainPromptAdapter
 from sdg_program.config import GenerationSettings
 from sdg_program.dedup import deduplicate
 from sdg_program.faults import TRANSIENT_KINDS, EndpointFailed, FaultTally, RetryPolicy, Waiter, classify
 from sdg_program.records import SeedRow
 from sdg_program.secrets import scrub
-from sdg_program.validation import PairValidation, RowSegments, ValidationSettings, normalize_and_validate
+from sdg_program.validation import PairValidation, RowSegments, ValidationSettings, content_words, normalize_and_validate
 from signatures import (
     ARTIFACT_TYPES,
     MAX_PAIRS,
     DocumentArtifacts,
     ExtractArtifacts,
     GenerateQAPairs,
+    HopContext,
     JudgeQAPairs,
     QAEvaluation,
     QAPair,
+    SegmentQA,
+    WriteSegmentQA,
     match_evaluations,
+    narrow_segment_qa,
     render_artifacts,
     render_pairs_for_judge,
 )
@@ -51,6 +55,11 @@ DEFAULT_WINDOW_CHARS = 24_000
 # Prompt tokens reserved for instructions, artifacts and field headers around the segments.
 PROMPT_OVERHEAD_TOKENS = 1_500
 _SEGMENT_LINE = re.compile(r"^Segment (\d+)\b")
+# Segment strategy: a segment with fewer content words ("**Next:** Your first program") has no fact
+# to ask about; every segment the gold set (data/gold) cites has more.
+MIN_SEGMENT_CONTENT_WORDS = 8
+# Temperature of the second and later candidates for a segment (the first is the LM's own setting).
+CANDIDATE_TEMPERATURE = 0.8
 
 
 class RowFailed(Exception):
@@ -143,6 +152,41 @@ def window_chars_for(lm: Any, settings: GenerationSettings) -> int:
     return DEFAULT_WINDOW_CHARS
 
 
+def strategy_for(lm: Any, settings: GenerationSettings) -> str:
+    """The generation strategy: the setting, or for ``auto`` segment with the embedded default model.
+
+    Only the embedded SmolLM2-135M is known to fail the window task (0 valid pairs on the sample
+    docs) and to manage the segment one; any other model, local or remote, gets the window strategy,
+    which also writes multi-hop pairs.
+    """
+    if settings.strategy != "auto":
+        return settings.strategy
+    engine = getattr(lm, "engine", None)
+    return "segment" if type(lm).__name__ == "LocalLlamaLM" and getattr(engine, "is_default_model", False) else "window"
+
+
+def pick_segments(segment_ids: list[int], texts: dict[int, str], count: int) -> list[int]:
+    """Up to ``count`` segments worth a question, spread evenly over the window, in order."""
+    usable = [segment for segment in segment_ids if len(content_words(texts.get(segment, ""))) >= MIN_SEGMENT_CONTENT_WORDS]
+    if len(usable) <= count:
+        return usable
+    return [usable[(index * len(usable)) // count] for index in range(count)]
+
+
+def segment_pair(qa: SegmentQA, segment_id: int) -> QAPair:
+    """The single-hop QAPair for a segment strategy answer: its one hop reads the segment and adds the answer."""
+    return QAPair(
+        query_type=qa.query_type,
+        reasoning_type=qa.reasoning_type,
+        hop_contexts=[HopContext(hop_number=1, segment_ids=[segment_id], summary=qa.answer)],
+        hop_count=1,
+        segment_ids=[segment_id],
+        question=qa.question,
+        answer=qa.answer,
+        question_complexity=qa.question_complexity,
+    )
+
+
 def _quality_key(pair: QAPair, validation: PairValidation) -> tuple:
     """Which of two duplicate questions to keep: valid first, then grounded, then richer."""
     return (validation.valid, -len(validation.reasons), validation.answer_support, pair.hop_count, pair.question_complexity)
@@ -174,11 +218,15 @@ class RetrievalSDG(dspy.Module):
         self.extract = dspy.Predict(ExtractArtifacts)
         self.generate = dspy.Predict(GenerateQAPairs)
         self.judge = dspy.Predict(JudgeQAPairs)
+        # The segment strategy's generator (see signatures/segment.py); the window strategy uses `generate`.
+        self.write_segment_qa = dspy.Predict(WriteSegmentQA)
         self.role_lms = {"extract": lm, "generate": lm, "judge": judge_lm or lm}
         self.embed_texts = embed_texts
         # JSON output: with the embedded model DSPy's JSONAdapter sends the schema, which
         # llama.cpp turns into a grammar; endpoints get JSON mode or a schema when they support it.
         self.adapter = CachedJSONAdapter()  # JSONAdapter, schema + system message built once per signature
+        # The segment strategy's short prompt for grammar-decoded LMs (see PlainPromptAdapter).
+        self.plain_adapter = PlainPromptAdapter()
 
     # -- calls --------------------------------------------------------------
 
@@ -193,7 +241,16 @@ class RetrievalSDG(dspy.Module):
         # An endpoint told to decode under the schema (--structured-output json_schema|json_object_schema) says so too.
         return type(lm).__name__ == "LocalLlamaLM" or getattr(lm, "enforces_response_schema", False) is True
 
-    def _call(self, role: str, predictor: dspy.Predict, usage: RowUsage, narrowed: tuple[str, type] | None = None, **inputs: Any) -> dspy.Prediction:
+    def _call(
+        self,
+        role: str,
+        predictor: dspy.Predict,
+        usage: RowUsage,
+        narrowed: tuple[str, type] | None = None,
+        config: dict[str, Any] | None = None,
+        adapter: dspy.Adapter | None = None,
+        **inputs: Any,
+    ) -> dspy.Prediction:
         """Call a predictor with its role's LM, retrying transient faults and re-asking on malformed output.
 
         Two budgets, because the faults differ. A transient endpoint fault (429, 5xx, timeout)
@@ -203,7 +260,9 @@ class RetrievalSDG(dspy.Module):
         times with a fresh rollout at a higher temperature, since repeating the same deterministic
         request would repeat the same mistake; the last parse error is raised. Every fault is
         counted in ``usage.faults``. ``narrowed`` replaces one output field's type for this call
-        only, keeping the (possibly optimized) instructions and demos of the predictor.
+        only, keeping the (possibly optimized) instructions and demos of the predictor. ``config``
+        is the first request's LM config (a candidate's rollout_id and temperature); re-asks
+        derive their own rollout from it.
         """
         lm = self.role_lms[role] or dspy.settings.lm
         if narrowed is not None and self._uses_grammar(role):
@@ -212,11 +271,13 @@ class RetrievalSDG(dspy.Module):
         reask = 0
         transient = 0
         while True:
-            config = {} if reask == 0 else {"rollout_id": reask, "temperature": 0.7}
+            request = dict(config or {})
+            if reask:
+                request.update(rollout_id=1000 * int(request.get("rollout_id") or 0) + reask, temperature=0.7)
             with track_usage() as tracker:
                 try:
-                    with dspy.context(lm=lm, adapter=self.adapter):
-                        return predictor(**inputs, config=config)
+                    with dspy.context(lm=lm, adapter=adapter or self.adapter):
+                        return predictor(**inputs, config=request)
                 except Exception as error:
                     kind = classify(error)
                     usage.faults.record(kind)
@@ -243,7 +304,9 @@ class RetrievalSDG(dspy.Module):
         settings = self.settings
         usage = RowUsage()
         errors: list[dict[str, Any]] = []
-        window_size = window_chars_for(self.role_lms["generate"] or dspy.settings.lm, settings)
+        generate_lm = self.role_lms["generate"] or dspy.settings.lm
+        window_size = window_chars_for(generate_lm, settings)
+        strategy = strategy_for(generate_lm, settings)
         windows = make_windows(row.sections_structured, window_size)
         chunks_by_id = {chunk.chunk_id: chunk for chunk in row.chunks}
         validation_settings = ValidationSettings(
@@ -276,30 +339,15 @@ class RetrievalSDG(dspy.Module):
             except Exception as error:
                 # Generation can still work from the segments alone; record and go on.
                 errors.append({"stage": "extract", "window": window_index, "error": _short(error)})
+            segments = RowSegments({segment_id: chunks_by_id[segment_id].text for segment_id in window.segment_ids if segment_id in chunks_by_id})
             try:
-                generated = self._call(
-                    "generate",
-                    self.generate,
-                    usage,
-                    narrowed=("qa_pairs", narrow_qa_pairs(window.segment_ids, max_pairs=settings.num_pairs, max_hops=settings.max_hops)),
-                    segments=window.text,
-                    artifacts=render_artifacts(artifacts),
-                    num_pairs=settings.num_pairs,
-                    query_counts=settings.query_counts,
-                    reasoning_counts=settings.reasoning_counts,
-                    min_hops=settings.min_hops,
-                    max_hops=settings.max_hops,
-                    min_complexity=settings.min_complexity,
-                )
+                if strategy == "segment":
+                    window_pairs = self._segment_pairs(window_index, window, segments, validation_settings, usage, errors)
+                else:
+                    window_pairs = self._window_pairs(window_index, window, artifacts, segments, validation_settings, usage, errors)
             except EndpointFailed as error:
                 raise _endpoint_row_failure(error, errors, usage) from error
-            except Exception as error:
-                errors.append({"stage": "generate", "window": window_index, "error": _short(error)})
-                continue
-            segments = RowSegments({segment_id: chunks_by_id[segment_id].text for segment_id in window.segment_ids if segment_id in chunks_by_id})
-            for pair in generated.qa_pairs.pairs:
-                # Structural slips (hop numbering, hop_count, ...) are repaired and recorded first.
-                pair, validation = normalize_and_validate(pair, segments, validation_settings)
+            for pair, validation in window_pairs:
                 pairs.append(pair)
                 pair_windows.append(window_index)
                 validations.append(validation)
@@ -360,6 +408,95 @@ class RetrievalSDG(dspy.Module):
             faults=usage.faults.as_dict(),
             errors=errors,
         )
+
+    # -- generation strategies ---------------------------------------------------
+
+    def _window_pairs(
+        self,
+        window_index: int,
+        window: Window,
+        artifacts: DocumentArtifacts,
+        segments: RowSegments,
+        validation_settings: ValidationSettings,
+        usage: RowUsage,
+        errors: list[dict[str, Any]],
+    ) -> list[tuple[QAPair, PairValidation]]:
+        """One generate call writes every pair of the window; each is repaired, then validated."""
+        settings = self.settings
+        try:
+            generated = self._call(
+                "generate",
+                self.generate,
+                usage,
+                narrowed=("qa_pairs", narrow_qa_pairs(window.segment_ids, max_pairs=settings.num_pairs, max_hops=settings.max_hops)),
+                segments=window.text,
+                artifacts=render_artifacts(artifacts),
+                num_pairs=settings.num_pairs,
+                query_counts=settings.query_counts,
+                reasoning_counts=settings.reasoning_counts,
+                min_hops=settings.min_hops,
+                max_hops=settings.max_hops,
+                min_complexity=settings.min_complexity,
+            )
+        except EndpointFailed:
+            raise
+        except Exception as error:
+            errors.append({"stage": "generate", "window": window_index, "error": _short(error)})
+            return []
+        # Structural slips (hop numbering, hop_count, ...) are repaired and recorded first.
+        return [normalize_and_validate(pair, segments, validation_settings) for pair in generated.qa_pairs.pairs]
+
+    def _segment_pairs(
+        self,
+        window_index: int,
+        window: Window,
+        segments: RowSegments,
+        validation_settings: ValidationSettings,
+        usage: RowUsage,
+        errors: list[dict[str, Any]],
+    ) -> list[tuple[QAPair, PairValidation]]:
+        """One pair per chosen segment: candidates until one passes validation, else the best one.
+
+        The first candidate is the LM's own (greedy for the embedded model), later ones are samples
+        with their own rollout. Keeping the first valid candidate is the deterministic validator
+        doing its job early: the same checks would reject the others after generation. When none
+        passes, the best candidate is kept with its reasons, so the record shows what went wrong.
+        ``attempts`` in its validation says how many candidates were written for the segment.
+        """
+        settings = self.settings
+        output_type = narrow_segment_qa(settings.min_complexity)
+        adapter = self.plain_adapter if self._uses_grammar("generate") else self.adapter
+        results: list[tuple[QAPair, PairValidation]] = []
+        for segment_id in pick_segments(window.segment_ids, segments.texts, settings.num_pairs):
+            best: tuple[QAPair, PairValidation] | None = None
+            written_count = 0
+            for attempt in range(settings.segment_attempts):
+                config = {} if attempt == 0 else {"rollout_id": attempt, "temperature": CANDIDATE_TEMPERATURE}
+                try:
+                    written = self._call(
+                        "generate",
+                        self.write_segment_qa,
+                        usage,
+                        narrowed=("qa", output_type),
+                        config=config,
+                        adapter=adapter,
+                        text=segments.texts[segment_id],
+                    )
+                except EndpointFailed:
+                    raise
+                except Exception as error:
+                    errors.append({"stage": "generate", "window": window_index, "segment": segment_id, "error": _short(error)})
+                    continue
+                written_count += 1
+                pair, validation = normalize_and_validate(segment_pair(written.qa, segment_id), segments, validation_settings)
+                if best is None or _quality_key(pair, validation) > _quality_key(*best):
+                    best = (pair, validation)
+                if validation.valid:
+                    break
+            if best is not None:
+                pair, validation = best
+                results.append((pair, validation.model_copy(update={"attempts": written_count})))
+        return results
 
 
 @functools.lru_cache(maxsize=256)

@@ -28,7 +28,7 @@ SOURCE_RELATIVE_PATTERNS: tuple[str, ...] = (
     r"\b(?:the|this)\s+(?:provided|given)\s+(?:context|text|document|passage|information)\b",
     r"\b(?:mentioned|described|stated|discussed)\s+above\b",
     r"\bthe\s+author(?:s)?\b",
-    r"\bthis\s+(?:document|passage|excerpt|article|page)\b",
+    r"\bthis\s+(?:document|passage|excerpt|article|page|text|section)\b",
 )
 _SOURCE_RELATIVE = re.compile("|".join(f"(?:{pattern})" for pattern in SOURCE_RELATIVE_PATTERNS), re.IGNORECASE)
 
@@ -76,6 +76,7 @@ class PairValidation(BaseModel):
     reasons: list[str] = Field(default_factory=list)
     answer_support: float = Field(0.0, description="Share of answer content words present in the cited segments")
     question_support: float = Field(0.0, description="Share of question content words present in the cited segments")
+    attempts: int = Field(1, ge=1, description="Candidates written for this pair's segment, this one included (segment strategy; 1 otherwise)")
     normalizations: list[str] = Field(default_factory=list, description="Structural repairs applied before validation (sdg_program.normalize codes)")
     original: dict[str, Any] | None = Field(None, description="The pair's structural fields as generated, when normalizations changed them")
 
@@ -117,13 +118,39 @@ def copies_source(question: str, answer: str, cited_texts: list[str]) -> bool:
     Asked to copy its answer from a segment, SmolLM2-135M often copied the same sentence into the
     question too ("DSPy works in Python 3.10+ environments."), or lifted a question that the text
     itself quotes. Neither is a query someone would type; no gold question (data/gold) is either.
+    A question that is mostly one copied run ("Bodega Bay in autumn evokes a cool, misty
+    atmosphere, ... I chose") counts too: at least COPIED_SHARE of its words, and 6 or more, in
+    one run. Gold questions copy at most 71% of their words in one run (HotpotQA bridge questions
+    quote whole clauses), so the bar sits above that.
     """
     words = _words_line(question)
     if not words:
         return False
     if words == _words_line(answer):
         return True
-    return any(f" {words} " in f" {_words_line(text)} " for text in cited_texts)
+    if any(f" {words} " in f" {_words_line(text)} " for text in cited_texts):
+        return True
+    question_words = words.split()
+    run = max((_longest_common_run(question_words, _words_line(text).split()) for text in cited_texts), default=0)
+    return run >= 6 and run >= COPIED_SHARE * len(question_words)
+
+
+# Share of a question's words that, copied in one run from its segments, make it a copy (see copies_source).
+COPIED_SHARE = 0.8
+
+
+def _longest_common_run(first: list[str], second: list[str]) -> int:
+    """Length of the longest run of words that appears in both lists (dynamic programming, O(n*m))."""
+    best = 0
+    previous = [0] * (len(second) + 1)
+    for word in first:
+        current = [0] * (len(second) + 1)
+        for index, other in enumerate(second, 1):
+            if word == other:
+                current[index] = previous[index - 1] + 1
+                best = max(best, current[index])
+        previous = current
+    return best
 
 
 def is_source_relative(text: str) -> bool:
@@ -176,6 +203,9 @@ def validate_pair(pair: QAPair, segments: RowSegments, settings: ValidationSetti
         reasons.append("source_relative_answer")
     if len(pair.question.split()) < settings.min_question_words:
         reasons.append("question_too_short")
+    if pair.question.count("?") > 1:
+        # "What is a Signature? What is a Signature?": a query asks one thing (no gold question has two "?").
+        reasons.append("several_questions")
     if is_repetitive(pair.question) or is_repetitive(pair.answer):
         reasons.append("repetitive_text")
     if copies_source(pair.question, pair.answer, [segments.texts[segment] for segment in cited if segment in segments.texts]):

@@ -30,6 +30,7 @@ from signatures.models import (
     match_evaluations,
 )
 from signatures.narrow import narrow_artifacts, narrow_evaluations, narrow_qa_pairs
+from signatures.segment import SegmentQA, WriteSegmentQA, narrow_segment_qa
 from signatures.render import (
     ARTIFACT_LABELS,
     NO_ARTIFACTS,
@@ -69,10 +70,13 @@ __all__ = [
     "Score",
     "ScoreValue",
     "SegmentId",
+    "SegmentQA",
+    "WriteSegmentQA",
     "match_evaluations",
     "narrow_artifacts",
     "narrow_evaluations",
     "narrow_qa_pairs",
+    "narrow_segment_qa",
     "render_artifacts",
     "render_pair_for_judge",
     "render_pairs_for_judge",

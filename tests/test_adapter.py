@@ -17,6 +17,7 @@ from sdg_program.lm import build_lm
 from sdg_program.program import RetrievalSDG, _with_field_type
 from signatures import ExtractArtifacts, GenerateQAPairs, JudgeQAPairs
 from signatures.narrow import narrow_artifacts, narrow_evaluations, narrow_qa_pairs
+from signatures.segment import narrow_segment_qa
 
 COMPILED = Path(__file__).resolve().parent.parent / "data" / "compiled" / "local_default.json"
 
@@ -83,7 +84,7 @@ def test_messages_equal_json_adapter_with_compiled_demos():
     demos, program = compiled_demos()
     assert any(demos.values()), "the compiled program should carry demos"
     cached, plain = CachedJSONAdapter(), dspy.JSONAdapter()
-    inputs = {"extract": EXTRACT_INPUTS, "generate": GENERATE_INPUTS, "judge": JUDGE_INPUTS}
+    inputs = {"extract": EXTRACT_INPUTS, "generate": GENERATE_INPUTS, "judge": JUDGE_INPUTS, "write_segment_qa": {"text": "DSPy compiles programs."}}
     for _ in range(2):
         for name, predictor in program.named_predictors():
             for signature in (predictor.signature, _with_field_type(predictor.signature, *_narrowing(name))):
@@ -95,6 +96,7 @@ def _narrowing(name):
         "extract": ("artifacts", narrow_artifacts(2)),
         "generate": ("qa_pairs", narrow_qa_pairs([1, 2], max_pairs=2, max_hops=2)),
         "judge": ("evaluations", narrow_evaluations(2)),
+        "write_segment_qa": ("qa", narrow_segment_qa(2)),
     }[name]
 
 

@@ -20,7 +20,7 @@ from signatures import QAEvaluation, QAPair
 
 # Two HotpotQA paragraphs shipped with the tests (tests/data/README.md), so no checkout skips these.
 HOTPOT = Path(__file__).parent / "data" / "hotpotqa_two_paragraphs.jsonl"
-GENERATE = [sys.executable, "-m", "sdg_program.cli", "generate", "--num-pairs", "2", "--max-tokens", "900", "--seed", "0"]
+GENERATE = [sys.executable, "-m", "sdg_program.cli", "generate", "--num-pairs", "2", "--segment-attempts", "2", "--max-tokens", "900", "--seed", "0"]
 
 
 def write_docs(root: Path, count: int = 2) -> Path:

@@ -140,3 +140,22 @@ def test_a_question_copied_from_the_answer_or_the_segments_is_rejected():
     assert "question_copies_source" in validate_pair(QAPair.model_validate(lifted), SEGMENTS, SETTINGS).reasons
     written = pair("which function scores a prediction with a metric", "A metric scores a prediction against an example.", [3])
     assert "question_copies_source" not in validate_pair(QAPair.model_validate(written), SEGMENTS, SETTINGS).reasons
+
+
+def test_a_question_mostly_copied_in_one_run_is_a_copy():
+    from sdg_program.validation import copies_source
+
+    segment = "Bodega Bay in autumn evokes a cool, misty atmosphere, and the mysterious mood invites subtle, haunting imagery."
+    assert copies_source("Bodega Bay in autumn evokes a cool, misty atmosphere, and the mysterious mood I chose", "fog", [segment])
+    # A HotpotQA-style bridge question quotes a clause but asks its own thing (gold copies at most 71%).
+    assert not copies_source("which bay in autumn evokes a cool, misty atmosphere according to poets who live near Sonoma", "Bodega Bay", [segment])
+
+
+def test_two_questions_in_one_query_are_rejected():
+    assert "several_questions" in check(question="how does mipro tune prompts? what is a metric?").reasons
+    assert "several_questions" not in check().reasons
+
+
+def test_this_text_is_source_relative():
+    assert is_source_relative("What is the next section of this text?")
+    assert is_source_relative("What does this section explain about metrics?")
