@@ -46,17 +46,29 @@ class WriteSegmentQA(dspy.Signature):
     qa: SegmentQA = dspy.OutputField()
 
 
-def narrow_segment_qa(min_complexity: int) -> type[SegmentQA]:
-    """SegmentQA whose complexity is one of min_complexity..5.
+# A question word, then one line without quotes, backslashes or a second "?", then "?". Under the
+# grammar SmolLM2-135M otherwise wrote the segment's heading or first sentence as the "question"
+# (6 of the 14 rejected pairs of the quickstart were copies, 4 more were a bare name like "DSPy").
+# Keyword queries ("difference between dspy.configure and dspy.context") are real search queries,
+# so only grammar-decoded calls get this shape; API models keep the free-text field.
+INTERROGATIVE_QUESTION = r'^(What|How|Which|Why|When|Where|Who) [^"\\\n?]{10,130}\?$'
+
+
+def narrow_segment_qa(min_complexity: int, interrogative: bool = False) -> type[SegmentQA]:
+    """SegmentQA whose complexity is one of min_complexity..5, and with ``interrogative`` a question
+    shaped like INTERROGATIVE_QUESTION.
 
     The window prompt asks for "at least min_complexity" and the validation step rejects lower
     values; here the grammar offers only the allowed ones, as it offers only existing segment IDs.
     The label stays the model's choice among them.
     """
-    return _narrow_segment_qa(max(1, min(min_complexity, MAX_COMPLEXITY)))
+    return _narrow_segment_qa(max(1, min(min_complexity, MAX_COMPLEXITY)), interrogative)
 
 
-@lru_cache(maxsize=MAX_COMPLEXITY)
-def _narrow_segment_qa(min_complexity: int) -> type[SegmentQA]:
+@lru_cache(maxsize=2 * MAX_COMPLEXITY)
+def _narrow_segment_qa(min_complexity: int, interrogative: bool) -> type[SegmentQA]:
     allowed = Literal[tuple(range(min_complexity, MAX_COMPLEXITY + 1))]
-    return create_model("SegmentQA", __base__=SegmentQA, __doc__=SegmentQA.__doc__, question_complexity=(allowed, Field()))
+    fields: dict = {"question_complexity": (allowed, Field())}
+    if interrogative:
+        fields["question"] = (str, Field(max_length=MAX_SEGMENT_QUESTION_CHARS, pattern=INTERROGATIVE_QUESTION))
+    return create_model("SegmentQA", __base__=SegmentQA, __doc__=SegmentQA.__doc__, **fields)

@@ -100,3 +100,17 @@ def test_shipped_compiled_default_loads_every_predictor():
     saved = json.loads(LOCAL_DEFAULT_PROGRAM.read_text())
     assert {name for name, _ in program.named_predictors()} <= set(saved)
     assert program.write_segment_qa.signature.instructions == WriteSegmentQA.instructions
+
+
+def test_grammar_decoded_questions_are_shaped_as_questions():
+    from llama_cpp.llama_grammar import LlamaGrammar
+
+    shaped = narrow_segment_qa(2, interrogative=True)
+    for copied in ("change inference strategies by changing the module", "DSPy", "What is it? And why?", "What is\nthis?"):
+        with pytest.raises(ValueError):
+            shaped.model_validate(qa(copied, "a")["qa"])
+    assert shaped.model_validate(qa("How does MIPROv2 search instruction combinations?", "a")["qa"])
+    # llama.cpp compiles the pattern into its grammar (it falls back to plain JSON when it cannot).
+    assert LlamaGrammar.from_json_schema(json.dumps(shaped.model_json_schema()), verbose=False) is not None
+    # Free text for models that are not grammar-decoded: keyword queries are real search queries.
+    assert narrow_segment_qa(2).model_validate(qa("difference between dspy.configure and dspy.context", "a")["qa"])
