@@ -464,9 +464,8 @@ class RetrievalSDG(dspy.Module):
         ``attempts`` in its validation says how many candidates were written for the segment.
         """
         settings = self.settings
-        grammar = self._uses_grammar("generate")
-        output_type = narrow_segment_qa(settings.min_complexity, interrogative=grammar)
-        adapter = self.plain_adapter if grammar else self.adapter
+        output_type = narrow_segment_qa(settings.min_complexity)  # applied by _call to grammar-decoded calls only
+        adapter = self.plain_adapter if self._uses_grammar("generate") else self.adapter
         results: list[tuple[QAPair, PairValidation]] = []
         for segment_id in pick_segments(window.segment_ids, segments.texts, settings.num_pairs):
             best: tuple[QAPair, PairValidation] | None = None

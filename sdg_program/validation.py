@@ -208,9 +208,9 @@ def validate_pair(pair: QAPair, segments: RowSegments, settings: ValidationSetti
         reasons.append("several_questions")
     if is_repetitive(pair.question) or is_repetitive(pair.answer):
         reasons.append("repetitive_text")
-    if copies_source(pair.question, pair.answer, [segments.texts[segment] for segment in cited if segment in segments.texts]):
-        reasons.append("question_copies_source")
     cited_texts = [segments.texts[segment] for segment in cited if segment in segments.texts]
+    if copies_source(pair.question, pair.answer, cited_texts):
+        reasons.append("question_copies_source")
     support = answer_support(pair.answer, cited_texts)
     if support < settings.min_answer_support:
         reasons.append("answer_not_supported")

@@ -4,7 +4,7 @@ The task of GenerateQAPairs (a window of segments in, a mix of single- and multi
 each citing its evidence) is beyond a 135M-parameter model: SmolLM2-135M wrote off-topic questions,
 copied examples or looped, and no pair of the quickstart passed validation. Asked about one
 segment at a time, in a short prompt, it writes a usable pair for about half of the segments
-within four tries (see data/compiled/README.md). The program chooses the segment, so the evidence
+within four tries (README.md, "Two commands for a fresh machine"). The program chooses the segment, so the evidence
 and the hop structure are known rather than written by the model: this signature makes single-hop
 pairs only.
 """
@@ -15,7 +15,7 @@ from typing import Literal
 import dspy
 from pydantic import Field, create_model
 
-from signatures.models import MAX_COMPLEXITY, QueryType, ReasoningType, _Contract
+from signatures.models import MAX_COMPLEXITY, Complexity, QueryType, ReasoningType, _Contract
 
 # Short caps: a search query, and an answer of a sentence or two. The grammar enforces them, so a
 # looping model stops instead of running into max_tokens.
@@ -30,7 +30,7 @@ class SegmentQA(_Contract):
     answer: str = Field(max_length=MAX_SEGMENT_ANSWER_CHARS)
     query_type: Literal[QueryType.STRUCTURAL, QueryType.CONTEXTUAL]
     reasoning_type: ReasoningType
-    question_complexity: Literal[1, 2, 3, 4, 5]
+    question_complexity: Complexity
 
 
 # Plain words, the task last in the system message and nothing about JSON: under a grammar the
@@ -50,25 +50,29 @@ class WriteSegmentQA(dspy.Signature):
 # grammar SmolLM2-135M otherwise wrote the segment's heading or first sentence as the "question"
 # (6 of the 14 rejected pairs of the quickstart were copies, 4 more were a bare name like "DSPy").
 # Keyword queries ("difference between dspy.configure and dspy.context") are real search queries,
-# so only grammar-decoded calls get this shape; API models keep the free-text field.
+# so only grammar-decoded calls get this shape (the program applies narrowed types to those calls
+# only); API models keep SegmentQA's free-text field.
 INTERROGATIVE_QUESTION = r'^(What|How|Which|Why|When|Where|Who) [^"\\\n?]{10,130}\?$'
 
 
-def narrow_segment_qa(min_complexity: int, interrogative: bool = False) -> type[SegmentQA]:
-    """SegmentQA whose complexity is one of min_complexity..5, and with ``interrogative`` a question
-    shaped like INTERROGATIVE_QUESTION.
+def narrow_segment_qa(min_complexity: int) -> type[SegmentQA]:
+    """SegmentQA whose complexity is one of min_complexity..5 and whose question is shaped like
+    INTERROGATIVE_QUESTION: the type of a grammar-decoded call.
 
     The window prompt asks for "at least min_complexity" and the validation step rejects lower
     values; here the grammar offers only the allowed ones, as it offers only existing segment IDs.
     The label stays the model's choice among them.
     """
-    return _narrow_segment_qa(max(1, min(min_complexity, MAX_COMPLEXITY)), interrogative)
+    return _narrow_segment_qa(max(1, min(min_complexity, MAX_COMPLEXITY)))
 
 
-@lru_cache(maxsize=2 * MAX_COMPLEXITY)
-def _narrow_segment_qa(min_complexity: int, interrogative: bool) -> type[SegmentQA]:
+@lru_cache(maxsize=MAX_COMPLEXITY)
+def _narrow_segment_qa(min_complexity: int) -> type[SegmentQA]:
     allowed = Literal[tuple(range(min_complexity, MAX_COMPLEXITY + 1))]
-    fields: dict = {"question_complexity": (allowed, Field())}
-    if interrogative:
-        fields["question"] = (str, Field(max_length=MAX_SEGMENT_QUESTION_CHARS, pattern=INTERROGATIVE_QUESTION))
-    return create_model("SegmentQA", __base__=SegmentQA, __doc__=SegmentQA.__doc__, **fields)
+    return create_model(
+        "SegmentQA",
+        __base__=SegmentQA,
+        __doc__=SegmentQA.__doc__,
+        question=(str, Field(max_length=MAX_SEGMENT_QUESTION_CHARS, pattern=INTERROGATIVE_QUESTION)),
+        question_complexity=(allowed, Field()),
+    )

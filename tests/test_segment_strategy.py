@@ -11,7 +11,7 @@ from sdg_program.adapter import PlainPromptAdapter
 from sdg_program.chunking import ChunkedDocument, chunk_text, make_seed_row
 from sdg_program.config import ChunkingConfig, GenerationSettings
 from sdg_program.program import RetrievalSDG, pick_segments, strategy_for
-from signatures import WriteSegmentQA, narrow_segment_qa
+from signatures import SegmentQA, WriteSegmentQA, narrow_segment_qa
 from tests.fake_lm import artifacts, evaluation
 
 TEXT = (
@@ -78,7 +78,7 @@ def test_complexity_offered_by_the_grammar_starts_at_min_complexity():
     schema = narrow_segment_qa(3).model_json_schema()
     assert schema["properties"]["question_complexity"]["enum"] == [3, 4, 5]
     with pytest.raises(ValueError):
-        narrow_segment_qa(3).model_validate(qa("q", "a", complexity=2)["qa"])
+        narrow_segment_qa(3).model_validate(qa("How does MIPROv2 search instruction combinations?", "a", complexity=2)["qa"])
 
 
 def test_plain_prompt_adapter_asks_in_plain_words():
@@ -105,7 +105,7 @@ def test_shipped_compiled_default_loads_every_predictor():
 def test_grammar_decoded_questions_are_shaped_as_questions():
     from llama_cpp.llama_grammar import LlamaGrammar
 
-    shaped = narrow_segment_qa(2, interrogative=True)
+    shaped = narrow_segment_qa(2)
     for copied in ("change inference strategies by changing the module", "DSPy", "What is it? And why?", "What is\nthis?"):
         with pytest.raises(ValueError):
             shaped.model_validate(qa(copied, "a")["qa"])
@@ -113,4 +113,4 @@ def test_grammar_decoded_questions_are_shaped_as_questions():
     # llama.cpp compiles the pattern into its grammar (it falls back to plain JSON when it cannot).
     assert LlamaGrammar.from_json_schema(json.dumps(shaped.model_json_schema()), verbose=False) is not None
     # Free text for models that are not grammar-decoded: keyword queries are real search queries.
-    assert narrow_segment_qa(2).model_validate(qa("difference between dspy.configure and dspy.context", "a")["qa"])
+    assert SegmentQA.model_validate(qa("difference between dspy.configure and dspy.context", "a")["qa"])
