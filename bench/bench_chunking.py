@@ -42,8 +42,8 @@ def build_corpus(source: Path, target_bytes: int, destination: Path) -> int:
 def run_once(corpus: Path) -> None:
     """Child process: chunk the corpus and print bytes, seconds, rows, chunks, peak RSS."""
     sys.path.insert(0, str(REPO))
-    from sdg_program.chunking import ChunkingReport, iter_seed_rows
-    from sdg_program.config import ChunkingConfig
+    from sdg_program.ingest.chunking import ChunkingReport, iter_seed_rows
+    from sdg_program.ingest.config import ChunkingConfig
 
     logging.disable(logging.WARNING)
     report = ChunkingReport()

@@ -28,8 +28,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from optimize.compile import CompileConfig, build_lms, compile_program, evaluate_program  # noqa: E402
-from sdg_program.program import RetrievalSDG  # noqa: E402
-from sdg_program.config import GenerationSettings  # noqa: E402
+from sdg_program.program.retrieval_sdg import RetrievalSDG  # noqa: E402
+from sdg_program.program.settings import GenerationSettings  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:

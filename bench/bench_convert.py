@@ -140,13 +140,13 @@ def child(records_file: Path, output_dir: Path, encoder: str, num_negatives: int
     sys.path.insert(0, str(REPO))
     import logging
 
-    from sdg_program.convert import ConvertConfig, convert
+    from sdg_program.export.pipeline import ConvertConfig, convert
 
     logging.disable(logging.WARNING)
     model = StubEncoder() if encoder == "stub" else None
     started = time.perf_counter()
     if model is None:
-        from sdg_program.embedder import load_embedder
+        from sdg_program.backends.embedder import load_embedder
 
         model = load_embedder(None)
     config = ConvertConfig(input_path=records_file, output_dir=output_dir, num_negatives=num_negatives,

@@ -44,9 +44,10 @@ def write_corpus(root: Path, count: int) -> None:
 def run(docs: Path, output: Path, server, args) -> tuple[dict, float]:
     from rich.console import Console
 
-    from sdg_program.config import ChunkingConfig, GenerationSettings
-    from sdg_program.generation import generate
-    from sdg_program.runner import GenerateConfig
+    from sdg_program.ingest.config import ChunkingConfig
+    from sdg_program.program.settings import GenerationSettings
+    from sdg_program.runner.config import GenerateConfig
+    from sdg_program.runner.generation import generate
 
     config = GenerateConfig(
         chunking=ChunkingConfig(input_dir=docs, sentences_per_chunk=2, min_text_length=10),

@@ -74,9 +74,10 @@ def quiet_console():
 def embedded(args) -> dict:
     from llama_cpp.llama_grammar import JSON_GBNF, LlamaGrammar
 
-    from sdg_program.config import ChunkingConfig, GenerationSettings
-    from sdg_program.generation import build_program, generate
-    from sdg_program.runner import GenerateConfig
+    from sdg_program.ingest.config import ChunkingConfig
+    from sdg_program.program.settings import GenerationSettings
+    from sdg_program.runner.config import GenerateConfig
+    from sdg_program.runner.generation import build_program, generate
 
     docs = SCRATCH / "embedded-docs"
     docs.mkdir()
@@ -215,9 +216,10 @@ def _text(output) -> str:
 def stub_throughput(args) -> list[dict]:
     import threading
 
-    from sdg_program.config import ChunkingConfig, GenerationSettings
-    from sdg_program.generation import build_program, generate
-    from sdg_program.runner import GenerateConfig
+    from sdg_program.ingest.config import ChunkingConfig
+    from sdg_program.program.settings import GenerationSettings
+    from sdg_program.runner.config import GenerateConfig
+    from sdg_program.runner.generation import build_program, generate
     from tests.openai_stub import StubProcess
 
     def rows_for(concurrency: int) -> int:
@@ -301,7 +303,7 @@ def stub_throughput(args) -> list[dict]:
 
 
 def _rows(config):
-    from sdg_program.chunking import ChunkingReport, iter_seed_rows
+    from sdg_program.ingest.chunking import ChunkingReport, iter_seed_rows
 
     return iter_seed_rows(config.chunking, ChunkingReport())
 
@@ -346,7 +348,6 @@ def run(args) -> None:
     print()
     if embedded_result:
         e = embedded_result
-        tokens = sum(e["program_tokens"])
         print(f"1. Embedded SmolLM2-135M, {e['threads']} llama.cpp thread(s): {e['rows']} rows, {e['calls']} LLM calls, "
               f"best of {e['rounds']} round(s) per side; replayed outputs identical to the program's: {e['same_outputs']}/{e['calls']}")
         print(f"   {'':30} {'wall s':>8} {'CPU s':>8} {'prompt tok':>10} {'compl tok':>10} {'tok/s wall':>10} {'tok/s CPU':>10}")

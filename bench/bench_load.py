@@ -35,8 +35,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from tests.integration.test_load import account_rows, cli_env, generate_command, write_docs  # noqa: E402
 from tests.openai_stub import StubProcess  # noqa: E402
-from tests.test_load import account_rows, cli_env, generate_command, write_docs  # noqa: E402
 
 SAMPLE_SECONDS = 0.25
 

@@ -19,7 +19,7 @@ What it builds (see ``optimize/gold.py`` for the record models):
 - Judge cases: for each example, its first sound pair and a copy with one known defect, with the
   verdict a good judge gives and what deterministic validation says.
 
-Every reference pair must pass ``sdg_program.validation.validate_pair`` with default settings; an
+Every reference pair must pass ``sdg_program.program.validation.validate_pair`` with default settings; an
 original record whose pair would not (a yes/no answer, an answer not stated in its paragraph, a
 4-hop chain beyond ``max_hops``) is skipped, never patched.
 """
@@ -33,12 +33,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from sdg_program.chunking import ChunkedDocument, chunk_text, make_seed_row
-from sdg_program.config import ChunkingConfig
-from sdg_program.records import Chunk, SeedRow
-from sdg_program.validation import RowSegments, ValidationSettings, answer_support, content_words, validate_pair
-from signatures import ArtifactItem, DocumentArtifacts, HopContext, QAPair
-
 from optimize.gold import (
     GOLD_FILES,
     GOLD_MAX_CHUNK_CHARS,
@@ -48,6 +42,11 @@ from optimize.gold import (
     JudgeCase,
     JudgedPair,
 )
+from sdg_program.core.records import Chunk, SeedRow
+from sdg_program.ingest.chunking import ChunkedDocument, chunk_text, make_seed_row
+from sdg_program.ingest.config import ChunkingConfig
+from sdg_program.program.validation import RowSegments, ValidationSettings, answer_support, content_words, validate_pair
+from signatures import ArtifactItem, DocumentArtifacts, HopContext, QAPair
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_CORPORA = REPO.parent / "shared" / "corpora"

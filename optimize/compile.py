@@ -47,12 +47,13 @@ import dspy
 from dspy.utils.usage_tracker import track_usage
 from pydantic import BaseModel, ConfigDict, Field
 
-from sdg_program.config import ChunkingConfig, GenerationSettings
-from sdg_program.program import RetrievalSDG
 from optimize import metrics
 from optimize.demos import demo_chars, label_free_example, slim_demos, stage_examples
 from optimize.gold import load_gold_dir
 from optimize.stages import STAGES, Runtime
+from sdg_program.ingest.config import ChunkingConfig
+from sdg_program.program.retrieval_sdg import RetrievalSDG
+from sdg_program.program.settings import GenerationSettings
 
 logger = logging.getLogger(__name__)
 
@@ -247,7 +248,7 @@ def user_examples(config: CompileConfig) -> list[dspy.Example]:
     """Rows from --input-dir (first documents in path order), as label-free examples."""
     if config.input_dir is None or config.user_rows == 0:
         return []
-    from sdg_program.chunking import ChunkingReport, iter_seed_rows
+    from sdg_program.ingest.chunking import ChunkingReport, iter_seed_rows
 
     chunking = ChunkingConfig(input_dir=config.input_dir, num_files=config.user_rows)
     return [label_free_example(row, f"user-{row.source_id}") for row in iter_seed_rows(chunking, ChunkingReport())]
@@ -310,7 +311,7 @@ def optimize_mipro(name: str, stage: dspy.Module, pool: list[dspy.Example], sele
     )
     # The data- and program-aware proposers put ten examples or the program's source into one
     # prompt, which overflows an 8k local model; with a local prompt model only tips and demos are used.
-    local = type(prompt_lm).__name__ == "LocalLlamaLM"
+    local = getattr(prompt_lm, "runs_in_process", False) is True
     # Bootstrapping runs the model on training examples until one passes the metric; the pool is
     # cut to bound those calls (each bootstrapped set tries at most this many).
     trainset = pool[: max(2, config.bootstrap_attempts + config.max_demos)]
@@ -362,7 +363,7 @@ def evaluate_program(program: RetrievalSDG, config: CompileConfig, lms: tuple[ds
 
 def build_lms(config: CompileConfig) -> tuple[dspy.BaseLM, dspy.BaseLM, dspy.BaseLM]:
     """(task LM, judge LM, prompt LM); the same object when the specs are the same."""
-    from sdg_program.lm import build_lm
+    from sdg_program.backends.lm import build_lm
 
     cache: dict[str, dspy.BaseLM] = {}
 

@@ -22,9 +22,10 @@ from typing import Any
 
 import dspy
 
-from sdg_program.config import QUERY_TYPES, REASONING_TYPES, GenerationSettings
-from sdg_program.program import DEFAULT_WINDOW_CHARS, make_windows
-from sdg_program.records import SeedRow
+from optimize.gold import JudgedPair
+from sdg_program.core.records import SeedRow
+from sdg_program.program.settings import QUERY_TYPES, REASONING_TYPES, GenerationSettings
+from sdg_program.program.windows import DEFAULT_WINDOW_CHARS, make_windows
 from signatures import (
     ARTIFACT_TYPES,
     DocumentArtifacts,
@@ -36,8 +37,6 @@ from signatures import (
     render_artifacts,
     render_pairs_for_judge,
 )
-
-from optimize.gold import JudgedPair
 
 
 def row_text(row: SeedRow) -> str:

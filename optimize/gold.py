@@ -24,7 +24,8 @@ from typing import Literal
 import dspy
 from pydantic import BaseModel, ConfigDict, Field
 
-from sdg_program.records import SeedRow
+from sdg_program.core.errors import MissingInputError
+from sdg_program.core.records import SeedRow
 from signatures import DocumentArtifacts, QAPair
 
 Source = Literal["hotpotqa", "musique", "docs_dspy"]
@@ -40,7 +41,7 @@ GOLD_MAX_CHUNK_CHARS = 2000
 
 class GoldDocument(BaseModel):
     """One member document of a gold row. Its text is its part of ``row.text`` (members are joined
-    with ``sdg_program.chunking.DOCUMENT_BOUNDARY``, in this order)."""
+    with ``sdg_program.ingest.chunking.DOCUMENT_BOUNDARY``, in this order)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -76,7 +77,7 @@ class JudgedPair(BaseModel):
     defect: Defect
     expected_overall: Literal["high", "low"]
     expected_low_criteria: list[Criterion] = Field(default_factory=list, description="Criteria a good judge scores low")
-    expected_validation_reasons: list[str] = Field(description="Exactly what sdg_program.validation.validate_pair returns")
+    expected_validation_reasons: list[str] = Field(description="Exactly what sdg_program.program.validation.validate_pair returns")
 
 
 class JudgeCase(BaseModel):
@@ -151,5 +152,5 @@ def load_gold_dir(directory: Path | str) -> dict[str, list[dspy.Example]]:
     directory = Path(directory)
     missing = [name for name in GOLD_FILES.values() if not (directory / name).is_file()]
     if missing:
-        raise FileNotFoundError(f"gold folder {directory} lacks {', '.join(missing)}")
+        raise MissingInputError(f"gold folder {directory} lacks {', '.join(missing)}")
     return {split: load_gold(directory / name) for split, name in GOLD_FILES.items()}

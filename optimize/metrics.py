@@ -6,7 +6,7 @@ row in milliseconds).
 
 Generation (``generate``), per row, over the pairs the model wrote. Each pair gets:
 
-- ``valid``: it passes :func:`sdg_program.validation.validate_pair` (the contract the pipeline
+- ``valid``: it passes :func:`sdg_program.program.validation.validate_pair` (the contract the pipeline
   enforces; ``convert`` drops a pair that fails it, so an invalid pair is nearly worthless).
 - ``evidence`` precision/recall/F1 (needs gold pairs): the pair is matched to the gold pair whose
   ``segment_ids`` overlap it best (segment F1; ties go to the gold question closest in embedding),
@@ -22,7 +22,7 @@ Generation (``generate``), per row, over the pairs the model wrote. Each pair ge
   copies its segment ranks it first trivially, so the score is multiplied by a copy penalty: when
   more than half of the question's word trigrams occur verbatim in the cited text, the factor
   falls linearly from 1.0 to 0.5 (everything copied).
-- ``standalone``: no source-relative wording (:func:`sdg_program.validation.is_source_relative`:
+- ``standalone``: no source-relative wording (:func:`sdg_program.program.validation.is_source_relative`:
   "according to the passage", "segment 3").
 
 ``quality`` of a pair is the weighted mean of evidence, retrievability and standalone
@@ -61,8 +61,8 @@ import dspy
 import numpy as np
 from pydantic import BaseModel, Field
 
-from sdg_program.records import SeedRow
-from sdg_program.validation import RowSegments, ValidationSettings, content_words, is_source_relative, validate_pair
+from sdg_program.core.records import SeedRow
+from sdg_program.program.validation import RowSegments, ValidationSettings, content_words, is_source_relative, validate_pair
 from signatures import ARTIFACT_TYPES, DocumentArtifacts, QAEvaluation, QAPair, match_evaluations
 
 EmbedTexts = Callable[[list[str]], np.ndarray]
@@ -105,7 +105,7 @@ def embed_texts(texts: list[str]) -> np.ndarray:
         return np.asarray(_embed_override(list(texts)), dtype=np.float32)
     missing = [text for text in dict.fromkeys(texts) if text not in _vector_cache]
     if missing:
-        from sdg_program.embedder import embed, load_embedder
+        from sdg_program.backends.embedder import embed, load_embedder
 
         for text, vector in zip(missing, embed(missing, load_embedder(None))):
             _vector_cache[text] = vector

@@ -19,9 +19,11 @@ from typing import Any
 
 import dspy
 
-from sdg_program.config import GenerationSettings
-from sdg_program.program import RetrievalSDG, RowUsage, Window, make_windows, window_chars_for
-from sdg_program.records import SeedRow
+from sdg_program.core.records import SeedRow
+from sdg_program.program.retrieval_sdg import RetrievalSDG
+from sdg_program.program.settings import GenerationSettings
+from sdg_program.program.usage import RowUsage
+from sdg_program.program.windows import Window, make_windows, window_chars_for
 from signatures import (
     NO_ARTIFACTS,
     ExtractArtifacts,

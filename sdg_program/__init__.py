@@ -1,35 +1,51 @@
 """sdg-program: retriever training and evaluation data from your own documents.
 
-The Python API mirrors the CLI: ``iter_seed_rows`` (chunk), ``RetrievalSDG`` (the
-DSPy program), ``generate`` / ``preview`` (run it over a corpus). Heavy modules are
-imported on first use so that ``import sdg_program`` stays fast.
+The Python API is one function per command, each with a typed config:
+
+=========================================  =====================================================
+``chunk(ChunkingConfig, output)``          documents -> seed rows (``sdg-program chunk``)
+``generate(GenerateConfig)``               seed rows -> records.jsonl (``sdg-program generate``)
+``preview(GenerateConfig, num_rows)``      the first rows' records, nothing written
+``convert(ConvertConfig)``                 records -> NeMo training files + BEIR set (``convert``)
+``evaluate(EvaluateConfig)``               retriever metrics on a BEIR folder (``eval``)
+``push(PushConfig)``                       a convert folder -> Hugging Face Hub (``push``)
+=========================================  =====================================================
+
+The stages behind them are subpackages, in the order data flows: ``ingest``, ``backends``,
+``program``, ``runner``, ``export``, ``evaluation``, ``hub``, and ``cli`` on top. Names are
+imported on first use, so ``import sdg_program`` stays fast.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any
 
 # LiteLLM (under DSPy) otherwise fetches its model price list from GitHub on first use;
 # nothing may need the network at run time, and the bundled copy is enough.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-__all__ = ["ChunkingConfig", "GenerateConfig", "GenerationSettings", "RetrievalSDG", "generate", "iter_seed_rows", "preview"]
-
 _LAZY = {
-    "ChunkingConfig": "sdg_program.config",
-    "GenerationSettings": "sdg_program.config",
-    "GenerateConfig": "sdg_program.runner",
-    "RetrievalSDG": "sdg_program.program",
-    "generate": "sdg_program.generation",
-    "preview": "sdg_program.generation",
-    "iter_seed_rows": "sdg_program.chunking",
+    # commands
+    "chunk": "sdg_program.ingest.seed_file",
+    "generate": "sdg_program.runner.generation",
+    "preview": "sdg_program.runner.generation",
+    "convert": "sdg_program.export.pipeline",
+    "evaluate": "sdg_program.evaluation.retrieval",
+    "push": "sdg_program.hub.upload",
+    # their configs
+    "ChunkingConfig": "sdg_program.ingest.config",
+    "GenerationSettings": "sdg_program.program.settings",
+    "GenerateConfig": "sdg_program.runner.config",
+    "ConvertConfig": "sdg_program.export.pipeline",
+    "EvaluateConfig": "sdg_program.evaluation.config",
+    "PushConfig": "sdg_program.hub.config",
+    # building blocks
+    "RetrievalSDG": "sdg_program.program.retrieval_sdg",
+    "iter_seed_rows": "sdg_program.ingest.chunking",
+    "SdgError": "sdg_program.core.errors",
 }
+__all__ = sorted(_LAZY)
 
+from sdg_program.core.lazy import lazy_exports  # noqa: E402  (after the environment is set)
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'sdg_program' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -30,7 +30,6 @@ from signatures.models import (
     match_evaluations,
 )
 from signatures.narrow import narrow_artifacts, narrow_evaluations, narrow_qa_pairs
-from signatures.segment import SegmentQA, WriteSegmentQA, narrow_segment_qa
 from signatures.render import (
     ARTIFACT_LABELS,
     NO_ARTIFACTS,
@@ -40,6 +39,7 @@ from signatures.render import (
     render_segment,
     render_segments,
 )
+from signatures.segment import SegmentQA, WriteSegmentQA, narrow_segment_qa
 
 __all__ = [
     "ARTIFACT_LABELS",

@@ -92,7 +92,7 @@ WRITING_ORDER: tuple[str, ...] = (
 # - a multi_hop pair with k hops (2..max_hops) cites k segments and has hops numbered 1..k, in order.
 # hop_count is a constant of the shape. The model picks the shape by how many segments it cites and
 # by query_type; the grammar fixes every number. What it cannot express (hops on different segments,
-# segment_ids equal to the hops' segments) is left to sdg_program.normalize and validation. In the
+# segment_ids equal to the hops' segments) is left to sdg_program.program.normalize and validation. In the
 # gold set (data/gold) 138 of 144 pairs have this form (the rest cite two segments for a single-hop
 # question or two segments in one hop); the static models still accept every form.
 _SINGLE_HOP_TYPES = Literal[QueryType.STRUCTURAL, QueryType.CONTEXTUAL]

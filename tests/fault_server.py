@@ -6,7 +6,7 @@
     server.injected                                     # Counter of what was injected, by fault kind
 
 Which request gets which fault is drawn from ``random.Random(f"{seed}:{request index}")``, so a
-plan is reproducible. The kinds are named as ``sdg_program.faults.FAULT_KINDS`` names them, so a
+plan is reproducible. The kinds are named as ``sdg_program.backends.faults.FAULT_KINDS`` names them, so a
 run's summary can be compared with what the server did:
 
 - ``rate_limited``: 429 with ``Retry-After`` (``plan.retry_after`` seconds);

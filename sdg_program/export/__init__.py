@@ -1,0 +1,10 @@
+"""Export: convert records into NeMo AutoModel training files and a BEIR evaluation set."""
+
+from sdg_program.core.lazy import lazy_exports
+
+_EXPORTS = {
+    "ConvertConfig": "sdg_program.export.pipeline",
+    "convert": "sdg_program.export.pipeline",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -1,0 +1,84 @@
+"""What the program asks for per row (or per window of a long row) and how it checks its pairs."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+QUERY_TYPES = ("multi_hop", "structural", "contextual")
+REASONING_TYPES = ("factual", "relational", "inferential", "temporal", "procedural", "causal", "visual")
+# Text corpora get no `visual` questions unless asked for (the reference always asks for one).
+DEFAULT_REASONING_ORDER = ("factual", "relational", "inferential", "procedural", "causal", "temporal")
+_DEFAULT_QUERY_WEIGHTS = {"multi_hop": 3, "structural": 2, "contextual": 2}
+
+
+def split_by_weights(total: int, weights: dict[str, int]) -> dict[str, int]:
+    """Largest-remainder split of ``total`` in proportion to ``weights`` (ties by key order)."""
+    weight_sum = sum(weights.values())
+    exact = {key: total * weight / weight_sum for key, weight in weights.items()}
+    counts = {key: int(value) for key, value in exact.items()}
+    leftovers = sorted(weights, key=lambda key: (-(exact[key] - counts[key]), list(weights).index(key)))
+    for key in leftovers[: total - sum(counts.values())]:
+        counts[key] += 1
+    return counts
+
+
+def default_query_counts(num_pairs: int) -> dict[str, int]:
+    """3:2:2 multi_hop:structural:contextual, scaled to ``num_pairs`` (7 gives 3, 2, 2)."""
+    return split_by_weights(num_pairs, _DEFAULT_QUERY_WEIGHTS)
+
+
+def default_reasoning_counts(num_pairs: int) -> dict[str, int]:
+    """Round-robin over the six text reasoning types; ``visual`` only when asked for."""
+    counts = {key: 0 for key in REASONING_TYPES}
+    for index in range(num_pairs):
+        counts[DEFAULT_REASONING_ORDER[index % len(DEFAULT_REASONING_ORDER)]] += 1
+    return counts
+
+
+class GenerationSettings(BaseModel):
+    """What the program asks for per row (or per window of a long row) and how it checks it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    num_pairs: int = Field(7, ge=1, le=20, description="QA pairs requested per window of a row")
+    query_counts: dict[str, int] | None = Field(None, description="Pairs per query type; must sum to num_pairs")
+    reasoning_counts: dict[str, int] | None = Field(None, description="Pairs per reasoning type; must sum to num_pairs")
+    min_hops: int = Field(1, ge=1)
+    max_hops: int = Field(3, ge=1, le=5)
+    min_complexity: int = Field(2, ge=1, le=5)
+    similarity_threshold: float = Field(0.9, ge=0.0, le=1.0)
+    max_artifacts_per_type: int = Field(2, ge=1, le=5)
+    min_answer_support: float = Field(0.5, ge=0.0, le=1.0)
+    max_retries: int = Field(2, ge=0, le=10, description="Re-asks after malformed LLM output, per call")
+    window_chars: int | None = Field(None, ge=500, description="Segment characters per generation window; default from the LM's context")
+    strategy: Literal["auto", "window", "segment"] = Field(
+        "auto",
+        description="window: one generate call per window writes every pair (single- and multi-hop); "
+        "segment: one short call per chosen segment writes one single-hop pair; auto: segment for the embedded model, window otherwise",
+    )
+    segment_attempts: int = Field(4, ge=1, le=10, description="segment strategy: candidates per segment until one passes validation")
+
+    @model_validator(mode="after")
+    def _fill_and_check_counts(self) -> "GenerationSettings":
+        if self.min_hops > self.max_hops:
+            raise ValueError(f"min_hops ({self.min_hops}) must be <= max_hops ({self.max_hops})")
+        if self.query_counts is None:
+            self.query_counts = default_query_counts(self.num_pairs)
+        if self.reasoning_counts is None:
+            self.reasoning_counts = default_reasoning_counts(self.num_pairs)
+        for name, counts, allowed in (
+            ("query_counts", self.query_counts, QUERY_TYPES),
+            ("reasoning_counts", self.reasoning_counts, REASONING_TYPES),
+        ):
+            unknown = sorted(set(counts) - set(allowed))
+            if unknown:
+                raise ValueError(f"{name}: unknown keys {unknown}; allowed: {', '.join(allowed)}")
+            if any(value < 0 for value in counts.values()):
+                raise ValueError(f"{name}: counts must be >= 0")
+            if sum(counts.values()) != self.num_pairs:
+                raise ValueError(f"{name} sum to {sum(counts.values())}, but num_pairs is {self.num_pairs}")
+            for key in allowed:
+                counts.setdefault(key, 0)
+        return self

@@ -1,0 +1,98 @@
+"""What a generate run depends on: its typed config, the settings fingerprint and the row keys.
+
+``--resume`` trusts a row of ``records.jsonl`` only when its key (the row's content plus the
+fingerprint of every setting that changes its output, the program's signatures included) matches.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from sdg_program.core.records import SeedRow
+from sdg_program.ingest.config import ChunkingConfig
+from sdg_program.program.settings import GenerationSettings
+
+RECORDS_FILE = "records.jsonl"
+FAILURES_FILE = "failures.jsonl"
+RUN_FILE = "run.json"
+
+
+class GenerateConfig(BaseModel):
+    """Everything a generate run depends on; YAML config files have this shape."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    chunking: ChunkingConfig
+    generation: GenerationSettings = Field(default_factory=GenerationSettings)
+    output_dir: Path = Path("generated")
+    lm: str = "local"
+    judge_lm: str | None = None
+    api_base: str | None = None
+    judge_api_base: str | None = None
+    embedder: str | None = None
+    program: Path | None = None
+    concurrency: int | None = Field(None, ge=1, le=512)
+    num_records: int | None = Field(None, ge=1)
+    max_tokens: int = Field(2048, ge=64)
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    seed: int | None = 0
+    timeout: float = Field(180.0, gt=0)
+    num_retries: int = Field(5, ge=0, description="Retries of a call after a transient endpoint fault (429, 5xx, timeout)")
+    retry_base_delay: float = Field(1.0, gt=0, le=60, description="First backoff in seconds (doubling per retry) when the endpoint sends no Retry-After")
+    structured_output: Literal["auto", "json_schema", "json_object_schema", "json_object"] = Field("auto", description="How remote endpoints are asked for JSON (sdg_program.backends.lm.EndpointEngine)")
+    max_failure_rate: float | None = Field(None, gt=0.0, le=1.0, description="Abort when more than this share of rows fail (checked after 10 rows)")
+
+    @property
+    def self_judging(self) -> bool:
+        """True when the judge is the generating model (same model string at the same endpoint)."""
+        if self.judge_lm is None:
+            return True
+        return self.judge_lm == self.lm and (self.judge_api_base or self.api_base) == self.api_base
+
+    def fingerprint(self) -> str:
+        """Hash of every setting that changes what a row's output would be."""
+        relevant = self.model_dump(
+            mode="json",
+            exclude={"output_dir": True, "concurrency": True, "num_records": True, "timeout": True, "num_retries": True, "retry_base_delay": True, "max_failure_rate": True, "chunking": {"input_dir"}},
+        )
+        if self.program is not None and self.program.is_file():
+            relevant["program_sha256"] = hashlib.sha256(self.program.read_bytes()).hexdigest()
+        # The prompts and output contracts themselves: after an upgrade that changes them, --resume
+        # must refuse rather than mix rows written under the old prompts with new ones.
+        relevant["signatures"] = signatures_digest()
+        return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=1)
+def signatures_digest() -> str:
+    """Hash of the program's signatures: instructions, field names and descriptions, output JSON schemas."""
+    from pydantic import TypeAdapter
+
+    from signatures import ExtractArtifacts, GenerateQAPairs, JudgeQAPairs
+
+    parts = []
+    for signature in (ExtractArtifacts, GenerateQAPairs, JudgeQAPairs):
+        parts.append(signature.instructions)
+        for name, info in signature.fields.items():
+            extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+            parts.append([name, extra.get("desc"), extra.get("prefix")])
+        for name, info in signature.output_fields.items():
+            parts.append([name, TypeAdapter(info.annotation).json_schema()])
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def row_key(row: SeedRow, fingerprint: str) -> str:
+    """Key of a row's output: its content (chunks and names) and the run's settings."""
+    digest = hashlib.sha256()
+    digest.update(fingerprint.encode())
+    digest.update(json.dumps(row.file_name).encode())
+    for chunk in row.chunks:
+        digest.update(chunk.content_hash.encode())
+    digest.update("\n".join(row.sections_structured).encode())
+    return digest.hexdigest()[:24]
