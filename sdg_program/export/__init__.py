@@ -5,6 +5,9 @@ from sdg_program.core.lazy import lazy_exports
 _EXPORTS = {
     "ConvertConfig": "sdg_program.export.pipeline",
     "convert": "sdg_program.export.pipeline",
+    "SplitStrategy": "sdg_program.export.pipeline",
+    "ConvertResult": "sdg_program.export.pipeline",
+    "print_report": "sdg_program.export.report",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
