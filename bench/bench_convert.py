@@ -140,7 +140,7 @@ def child(records_file: Path, output_dir: Path, encoder: str, num_negatives: int
     sys.path.insert(0, str(REPO))
     import logging
 
-    from sdg_program.export.pipeline import ConvertConfig, convert
+    from sdg_program.export import ConvertConfig, convert
 
     logging.disable(logging.WARNING)
     model = StubEncoder() if encoder == "stub" else None

@@ -325,7 +325,7 @@ def main() -> None:
     parser.add_argument("--skip-embedded", action="store_true")
     parser.add_argument("--skip-stub", action="store_true")
     parser.add_argument("--uncached-adapter", action="store_true",
-                        help="Stub runs: use dspy.JSONAdapter instead of the program's CachedJSONAdapter (A/B of sdg_program/adapter.py).")
+                        help="Stub runs: use dspy.JSONAdapter instead of the program's CachedJSONAdapter (A/B of sdg_program/backends/adapters.py).")
     parser.add_argument("--keep", action="store_true", help="Keep the scratch folder (documents, outputs).")
     args = parser.parse_args()
     try:

@@ -363,7 +363,7 @@ def evaluate_program(program: RetrievalSDG, config: CompileConfig, lms: tuple[ds
 
 def build_lms(config: CompileConfig) -> tuple[dspy.BaseLM, dspy.BaseLM, dspy.BaseLM]:
     """(task LM, judge LM, prompt LM); the same object when the specs are the same."""
-    from sdg_program.backends.lm import build_lm
+    from sdg_program.backends.factory import build_lm
 
     cache: dict[str, dspy.BaseLM] = {}
 

@@ -36,7 +36,7 @@ _LAZY = {
     "ChunkingConfig": "sdg_program.ingest.config",
     "GenerationSettings": "sdg_program.program.settings",
     "GenerateConfig": "sdg_program.runner.config",
-    "ConvertConfig": "sdg_program.export.pipeline",
+    "ConvertConfig": "sdg_program.export.config",
     "EvaluateConfig": "sdg_program.evaluation.config",
     "PushConfig": "sdg_program.hub.config",
     # building blocks

@@ -3,8 +3,10 @@
 from sdg_program.core.lazy import lazy_exports
 
 _EXPORTS = {
-    "build_lm": "sdg_program.backends.lm",
-    "describe_lm": "sdg_program.backends.lm",
+    "build_lm": "sdg_program.backends.factory",
+    "describe_lm": "sdg_program.backends.factory",
+    "LocalLlamaLM": "sdg_program.backends.local_lm",
+    "EndpointLM": "sdg_program.backends.endpoint_lm",
     "load_embedder": "sdg_program.backends.embedder",
     "embed": "sdg_program.backends.embedder",
     "RetryPolicy": "sdg_program.backends.faults",

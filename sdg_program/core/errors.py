@@ -96,3 +96,7 @@ class NoTokenError(HubError):
 
 class RetrieverError(SdgError, RuntimeError):
     """A retriever could not be loaded or run."""
+
+
+class ModelUnavailableError(UserError):
+    """A model named by the user cannot be loaded offline (not a folder, not in the local Hugging Face cache)."""

@@ -9,6 +9,7 @@ second run writing into the same folder, are never touched.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -124,6 +125,28 @@ def remove_stale_work_dirs(prefix: str, parent: Path) -> list[Path]:
         if not os.path.lexists(entry.path):
             removed.append(Path(entry.path))
     return removed
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary path beside ``path`` for writers that want a path, not a stream (``to_parquet``, ``write_text``).
+
+    When the block succeeds the temporary is fsynced and renamed onto ``path``; when it fails the
+    temporary is removed and ``path`` is left as it was.
+    """
+    handle, temporary = new_temporary(path)
+    os.close(handle)
+    try:
+        yield temporary
+        handle = os.open(temporary, os.O_RDONLY)
+        try:
+            os.fsync(handle)
+        finally:
+            os.close(handle)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def write_jsonl_atomic(path: Path, rows: Iterable[dict[str, Any]]) -> int:

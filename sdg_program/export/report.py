@@ -11,11 +11,23 @@ from __future__ import annotations
 import base64
 import html
 import io
-from typing import Any
+from collections import Counter
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 from rich.console import Console
 from rich.table import Table
+
+from sdg_program.export.splits import SPLITS, split_targets
+from sdg_program.export.tables import column
+
+if TYPE_CHECKING:  # these modules import this one: types only
+    from sdg_program.export.assign import Splits
+    from sdg_program.export.config import ConvertConfig
+    from sdg_program.export.gate import FilteredPairs
+    from sdg_program.export.load import LoadStats
 
 # Order in which drop reasons are checked, and the words the summary uses for them.
 DROP_REASONS: dict[str, str] = {
@@ -98,6 +110,57 @@ def sorted_counts(counts: dict[Any, int]) -> dict[str, int]:
         return (0, int(name), "") if name.lstrip("-").isdigit() else (1, 0, name)
 
     return {str(name): count for name, count in sorted(counts.items(), key=key)}
+
+
+# ---------------------------------------------------------------------------
+# building the report from the phases' results
+# ---------------------------------------------------------------------------
+
+
+def build_report(config: ConvertConfig, records_file: Path, output_dir: Path, corpus_id: str, stats: LoadStats, pairs: FilteredPairs,
+                 splits: Splits, corpus, training_corpus, negatives_summary: NegativesSummary | None, examples: dict[str, int]) -> ConvertReport:
+    """Counts, split sizes and distributions; warnings for splits left empty."""
+    active = [unit for unit in splits.units if unit.weight > 0]
+    names = ("test",) if config.eval_only else SPLITS
+    split_summaries: dict[str, SplitSummary] = {}
+    for name in names:
+        members = [unit for unit in active if splits.assignment.get(unit.key) == name]
+        split_summaries[name] = SplitSummary(
+            units=len(members),
+            documents=len(set().union(*(unit.documents for unit in members))) if members else 0,
+            queries=splits.kept_splits.count(name),
+            examples=examples.get(name, 0),
+        )
+    warnings: list[str] = []
+    if splits.merges.get("group_documents_unmatched"):
+        warnings.append(f"{splits.merges['group_documents_unmatched']} document names in --groups-json match no record")
+    if not config.eval_only:
+        targets = split_targets(config.train_ratio, config.val_ratio)
+        for name in SPLITS:
+            if targets[name] > 0 and split_summaries[name].units == 0:
+                warnings.append(f"the {name} split is empty: {len(active)} unit(s) with kept pairs are too few for three splits")
+    drop_counts = Counter(pairs.drop_counts)
+    kept_count = drop_counts.pop("", 0)
+    return ConvertReport(
+        input_file=str(records_file),
+        output_dir=str(output_dir),
+        corpus_id=corpus_id,
+        settings=config.model_dump(mode="json"),
+        **asdict(stats),  # records_in ... chunks_in: the load counters carry the report's names
+        pairs_kept=kept_count,
+        pairs_dropped={reason: drop_counts[reason] for reason in DROP_REASONS if drop_counts.get(reason)},
+        validation_reasons=dict(sorted(pairs.invalid_reasons.items(), key=lambda item: (-item[1], item[0]))),
+        corpus_documents=len(corpus),
+        training_corpus_documents=len(training_corpus) if training_corpus is not None else 0,
+        units=len(active),
+        merges=splits.merges,
+        paraphrase_links=splits.links,
+        splits=split_summaries,
+        distributions={name: sorted_counts(Counter("unknown" if v is None else str(v) for v in column(pairs.kept, name))) for name in DISTRIBUTIONS},
+        judge_scores=score_histogram(pairs.scores),
+        negatives=negatives_summary,
+        warnings=warnings,
+    )
 
 
 # ---------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from sdg_program.backends.defaults import DEFAULT_MAX_TOKENS
 from sdg_program.program.settings import GenerationSettings
 
 # Characters of segments per window when the LM does not say how large its context is.
@@ -73,7 +74,7 @@ def window_chars_for(lm: Any, settings: GenerationSettings) -> int:
         return settings.window_chars
     context = getattr(lm, "context_window", None)
     if isinstance(context, int) and context > 0:
-        max_tokens = int(getattr(lm, "kwargs", {}).get("max_tokens") or 1024)
+        max_tokens = int(getattr(lm, "kwargs", {}).get("max_tokens") or DEFAULT_MAX_TOKENS)
         budget_tokens = max(256, context - max_tokens - PROMPT_OVERHEAD_TOKENS)
         return max(500, budget_tokens * 3)  # ~3 characters per token for mixed prose and code
     return DEFAULT_WINDOW_CHARS

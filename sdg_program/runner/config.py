@@ -14,6 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from sdg_program.backends.defaults import DEFAULT_MAX_TOKENS, DEFAULT_NUM_RETRIES, DEFAULT_SEED, DEFAULT_TEMPERATURE, DEFAULT_TIMEOUT
 from sdg_program.core.records import SeedRow
 from sdg_program.ingest.config import ChunkingConfig
 from sdg_program.program.settings import GenerationSettings
@@ -39,13 +40,13 @@ class GenerateConfig(BaseModel):
     program: Path | None = None
     concurrency: int | None = Field(None, ge=1, le=512)
     num_records: int | None = Field(None, ge=1)
-    max_tokens: int = Field(2048, ge=64)
-    temperature: float = Field(0.0, ge=0.0, le=2.0)
-    seed: int | None = 0
-    timeout: float = Field(180.0, gt=0)
-    num_retries: int = Field(5, ge=0, description="Retries of a call after a transient endpoint fault (429, 5xx, timeout)")
+    max_tokens: int = Field(DEFAULT_MAX_TOKENS, ge=64)
+    temperature: float = Field(DEFAULT_TEMPERATURE, ge=0.0, le=2.0)
+    seed: int | None = DEFAULT_SEED
+    timeout: float = Field(DEFAULT_TIMEOUT, gt=0)
+    num_retries: int = Field(DEFAULT_NUM_RETRIES, ge=0, description="Retries of a call after a transient endpoint fault (429, 5xx, timeout)")
     retry_base_delay: float = Field(1.0, gt=0, le=60, description="First backoff in seconds (doubling per retry) when the endpoint sends no Retry-After")
-    structured_output: Literal["auto", "json_schema", "json_object_schema", "json_object"] = Field("auto", description="How remote endpoints are asked for JSON (sdg_program.backends.lm.EndpointEngine)")
+    structured_output: Literal["auto", "json_schema", "json_object_schema", "json_object"] = Field("auto", description="How remote endpoints are asked for JSON (sdg_program.backends.endpoint_lm.EndpointEngine)")
     max_failure_rate: float | None = Field(None, gt=0.0, le=1.0, description="Abort when more than this share of rows fail (checked after 10 rows)")
 
     @property

@@ -45,7 +45,7 @@ class GenerateResult:
 def build_program(config: GenerateConfig) -> tuple[RetrievalSDG, dict[str, Any]]:
     """The program with its LMs, embedder and (optionally) compiled prompts; plus model descriptions for run.json."""
     from sdg_program.backends.embedder import embed, load_embedder
-    from sdg_program.backends.lm import build_lm, describe_lm
+    from sdg_program.backends.factory import build_lm, describe_lm
 
     def make_lm(spec: str, api_base: str | None) -> dspy.BaseLM:
         return build_lm(
@@ -203,6 +203,6 @@ def preview(config: GenerateConfig, num_rows: int = 1, *, program: RetrievalSDG 
 
 def _default_concurrency(config: GenerateConfig) -> int:
     """1 when any role runs in-process (llama.cpp serialises calls anyway), else 8."""
-    from sdg_program.backends.lm import default_concurrency
+    from sdg_program.backends.factory import default_concurrency
 
     return min(default_concurrency(config.lm), default_concurrency(config.judge_lm or config.lm))

@@ -10,8 +10,8 @@ from dspy.utils.callback import BaseCallback
 from dspy.utils.exceptions import AdapterParseError
 
 from sdg_program.backends.adapters import CachedJSONAdapter
+from sdg_program.backends.factory import build_lm
 from sdg_program.backends.faults import classify
-from sdg_program.backends.lm import build_lm
 from sdg_program.program.retrieval_sdg import RetrievalSDG, _with_field_type
 from sdg_program.program.settings import GenerationSettings
 from signatures import ExtractArtifacts, GenerateQAPairs, JudgeQAPairs

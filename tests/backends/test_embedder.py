@@ -21,6 +21,7 @@ def test_default_model_ships_in_package():
     assert (path / "model.safetensors").is_file()
 
 
+@pytest.mark.slow
 def test_loads_offline_on_cpu_and_is_cached(embedder, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert embedder.device.type == "cpu"
@@ -29,6 +30,7 @@ def test_loads_offline_on_cpu_and_is_cached(embedder, monkeypatch):
     assert load_embedder("sentence-transformers/all-MiniLM-L6-v2") is embedder
 
 
+@pytest.mark.slow
 def test_vectors_are_384_dim_unit_float32_and_semantic(embedder):
     vectors = embed(
         [
@@ -57,6 +59,7 @@ def test_empty_input_never_calls_the_model():
     assert vectors.shape == (0, 384) and vectors.dtype == np.float32
 
 
+@pytest.mark.slow
 def test_concurrent_first_loads_share_one_model_and_never_touch_the_network(monkeypatch):
     spec = default_embedder_path()  # a path spec: its own cache entry, loaded here for the first time
     attempts = []
@@ -83,6 +86,7 @@ def test_concurrent_first_loads_share_one_model_and_never_touch_the_network(monk
     assert attempts == []
 
 
+@pytest.mark.slow  # imports sentence-transformers and torch
 def test_unknown_model_fails_without_downloading(monkeypatch):
     attempts = []
 

@@ -2,6 +2,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 from typer.testing import CliRunner
 
 from sdg_program.cli.app import app
@@ -21,6 +22,11 @@ def test_help_lists_commands_and_explains_options():
                    "--max-docs-per-bundle", "--multi-doc-manifest", "--bundle-by", "--max-chunk-chars"]:
         assert option in result.output, option
     assert "default: 5" in result.output
+
+
+def test_version():
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output.startswith("sdg-program ")
 
 
 def test_chunk_writes_rows_and_prints_summary(corpus, tmp_path):
@@ -51,6 +57,7 @@ def test_chunk_errors_are_clear(corpus, tmp_path):
     assert result.exit_code == 2 and "max_docs_per_bundle" in result.output
 
 
+@pytest.mark.slow  # a whole CLI run in a fresh interpreter
 def test_console_script_runs_on_the_sample_docs(tmp_path):
     output = tmp_path / "rows.jsonl"
     completed = subprocess.run(

@@ -11,7 +11,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from sdg_program.cli.hub_eval import eval_command, push_command
+from sdg_program.cli.evaluate import eval_command
+from sdg_program.cli.push import push_command
 from sdg_program.core.errors import BeirFormatError
 from sdg_program.evaluation.retrieval import bm25_search, dense_search, evaluate_beir, load_beir, score_run
 from tests.conftest import CORPORA

@@ -15,7 +15,9 @@ import pytest
 
 from sdg_program.core.errors import GroupsError
 from sdg_program.core.records import GeneratedRecord
-from sdg_program.export.pipeline import ConvertConfig, convert, corpus_id_for, question_id_for, write_training_json
+from sdg_program.export import ConvertConfig, convert
+from sdg_program.export.corpus import corpus_id_for, question_id_for
+from sdg_program.export.nemo import write_training_json
 from sdg_program.export.splits import UnionFind, Unit, assign_splits, build_units, load_groups
 
 TOPICS = [
@@ -170,6 +172,7 @@ def converted(tmp_path_factory):
 # ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # the shared conversion loads the real embedder and mines
 def test_beir_loader_reads_eval_set(converted):
     from beir.datasets.data_loader import GenericDataLoader
 
@@ -184,6 +187,7 @@ def test_beir_loader_reads_eval_set(converted):
     assert not set(queries) & set(corpus)
 
 
+@pytest.mark.slow  # the shared conversion loads the real embedder and mines
 def test_datasets_loads_training_json_and_corpus_parquet(converted):
     from datasets import load_dataset
 
@@ -202,6 +206,7 @@ def test_datasets_loads_training_json_and_corpus_parquet(converted):
     assert (result.output_dir / "train.json").read_text() == json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
+@pytest.mark.slow  # the shared conversion loads the real embedder; then a real training step
 def test_one_training_step_on_exported_pairs(converted, tmp_path):
     """A sentence-transformers model trains a step on (query, positive) pairs built from train.json + corpus."""
     from datasets import load_dataset
@@ -231,6 +236,7 @@ def test_one_training_step_on_exported_pairs(converted, tmp_path):
 # ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # the shared conversion loads the real embedder and mines
 def test_every_id_resolves_and_negatives_are_not_positives(converted):
     import pyarrow.parquet as pq
 
@@ -249,6 +255,7 @@ def test_every_id_resolves_and_negatives_are_not_positives(converted):
         assert line.split("\t")[1] in beir_ids
 
 
+@pytest.mark.slow  # the shared conversion loads the real embedder and mines
 def test_question_ids_unique_across_splits(converted):
     result, _ = converted
     ids = [e["question_id"] for name in ("train", "val") for e in read_json(result.output_dir / f"{name}.json")["data"]]
@@ -256,6 +263,7 @@ def test_question_ids_unique_across_splits(converted):
     assert len(ids) == len(set(ids)) and all(i.startswith("q_") for i in ids)
 
 
+@pytest.mark.slow  # the shared conversion loads the real embedder and mines
 def test_splits_are_document_disjoint_non_empty_and_keep_paraphrases_together(converted):
     result, records = converted
     documents_of = source_of_questions(records)
@@ -282,6 +290,7 @@ def test_splits_are_document_disjoint_non_empty_and_keep_paraphrases_together(co
     assert result.report.merges["paraphrase_merges"] >= 1 and result.report.merges["shared_document_merges"] >= 1
 
 
+@pytest.mark.slow  # the shared conversion loads the real embedder and mines
 def test_drop_reasons_positives_and_distractors(converted):
     result, _ = converted
     report = result.report
@@ -305,6 +314,7 @@ def test_drop_reasons_positives_and_distractors(converted):
     assert report.corpus_documents == report.chunks_in - 1
 
 
+@pytest.mark.slow  # the shared conversion loads the real embedder and mines
 def test_training_corpus_leaves_out_test_only_passages(converted):
     import pyarrow.parquet as pq
 
@@ -317,6 +327,7 @@ def test_training_corpus_leaves_out_test_only_passages(converted):
     assert corpus_id_for("A lonely passage about lighthouse keepers and their lamps.") in training
 
 
+@pytest.mark.slow  # the shared conversion loads the real embedder; then a second whole conversion
 def test_rerun_is_byte_identical(converted):
     result, _ = converted
     before = {path: path.read_bytes() for path in result.files}
@@ -375,6 +386,7 @@ def reference_record(record: dict) -> dict:
     return old
 
 
+@pytest.mark.slow  # loads the real embedder and mines
 def test_reference_format_jsonl_converts(tmp_path):
     records = [reference_record(topic_record(i, pairs_per_doc=2)) for i in range(4)]
     records[1]["qa_evaluations"]["evaluations"].pop()  # counts differ: no alignment by position
@@ -393,6 +405,7 @@ def test_reference_format_jsonl_converts(tmp_path):
     GenericDataLoader(data_folder=str(result.output_dir / "eval_beir")).load(split="test")
 
 
+@pytest.mark.slow  # a real generate run, then the real embedder mines
 def test_generate_output_converts(tmp_path):
     """Records written by the real runner (scripted LM) go through convert."""
     from sdg_program.runner.generation import generate
@@ -468,6 +481,7 @@ def test_failed_write_leaves_the_old_file(tmp_path):
     assert target.read_text() == "old" and list(tmp_path.iterdir()) == [target]
 
 
+@pytest.mark.slow  # a whole CLI run that loads the real embedder and mines
 def test_cli_command(tmp_path):
     import typer
     from typer.testing import CliRunner

@@ -86,6 +86,7 @@ def test_near_duplicate_links_stay_linear_for_many_identical_texts():
     assert len({find(i) for i in range(200)}) == 1
 
 
+@pytest.mark.slow  # loads the real embedder
 def test_real_embedder_mines_related_but_not_identical_passages():
     from sdg_program.backends.embedder import embed, load_embedder
 

@@ -4,6 +4,7 @@ import base64
 import json
 import re
 
+import pytest
 from rich.console import Console
 
 from sdg_program.export.report import ConvertReport, NegativesSummary, SplitSummary, print_report, render_html, score_histogram, sorted_counts
@@ -62,6 +63,7 @@ def test_html_embeds_one_png_per_distribution():
     assert "Hard negatives" in page and "gen_train_eval" in page
 
 
+@pytest.mark.slow  # renders the eight matplotlib plots twice (5 s)
 def test_html_is_deterministic_and_report_round_trips():
     report = sample_report()
     assert render_html(report) == render_html(report)

@@ -31,7 +31,8 @@ TOKEN = "hf_PlantedTestToken0123456789abcdefXYZ"
 PRIVATE_PATH = "/home/alice/private-contracts"
 CLI = (
     "import typer\n"
-    "from sdg_program.cli.hub_eval import eval_command, push_command\n"
+    "from sdg_program.cli.evaluate import eval_command\n"
+    "from sdg_program.cli.push import push_command\n"
     "app = typer.Typer()\n"
     "app.command('push')(push_command)\n"
     "app.command('eval')(eval_command)\n"
@@ -286,7 +287,7 @@ def test_push_http_errors_are_clear_and_scrubbed(hub, export, tmp_path):
 def test_missing_files_are_named_before_any_upload(tmp_path):
     import typer
 
-    from sdg_program.cli.hub_eval import push_command
+    from sdg_program.cli.push import push_command
 
     folder = tmp_path / "partial_train_eval"
     write_export(folder)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from sdg_program.backends.lm import default_gguf_path
+from sdg_program.backends.gguf_paths import default_gguf_path
 from sdg_program.core.records import FailedRow, GeneratedRecord
 from sdg_program.ingest.chunking import ChunkingReport, iter_seed_rows
 from sdg_program.ingest.config import ChunkingConfig

@@ -15,8 +15,8 @@ import dspy
 import pytest
 from typer.testing import CliRunner
 
+from sdg_program.backends.factory import build_lm
 from sdg_program.backends.faults import FAULT_KINDS, FaultTally, RetryPolicy, classify
-from sdg_program.backends.lm import build_lm
 from sdg_program.cli.app import app
 from sdg_program.core.records import FailedRow, GeneratedRecord
 from tests.fault_server import FAULT_SERVER_KINDS, FaultPlan, FaultServer, fault_response

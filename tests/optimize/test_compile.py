@@ -174,7 +174,7 @@ def test_cli_help_and_bad_options():
 
 @pytest.fixture(scope="module")
 def local_lm():
-    from sdg_program.backends.lm import build_lm
+    from sdg_program.backends.factory import build_lm
 
     return build_lm("local", max_tokens=400, seed=0)
 

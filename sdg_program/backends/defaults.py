@@ -1,0 +1,12 @@
+"""What an LM is built with when nothing else is said: the one definition of each default.
+
+`build_lm`, both LM classes, the run config (`GenerateConfig`) and the program's windowing
+(`window_chars_for`) all read these, so a default is changed here or nowhere. Standard library
+only: the run config imports it without loading DSPy or llama.cpp.
+"""
+
+DEFAULT_TEMPERATURE = 0.0  # greedy decoding
+DEFAULT_MAX_TOKENS = 2048  # output budget per call, counted against the context window
+DEFAULT_SEED = 0
+DEFAULT_TIMEOUT = 180.0  # seconds per endpoint request
+DEFAULT_NUM_RETRIES = 5  # retries of a transient endpoint fault (429, 5xx, timeout)
