@@ -37,6 +37,9 @@ import pytest
 from tests.conftest import offline_env
 from tests.openai_stub import OpenAIStub
 
+# A concern suite: real subprocesses, servers or the embedded model (see pyproject's markers).
+pytestmark = pytest.mark.slow
+
 SDG = str(Path(sys.executable).parent / "sdg-program")
 SEEDS = (0, 1, 2)
 NUM_DOCS = 16

@@ -18,6 +18,9 @@ import pytest
 from sdg_program.core.records import FailedRow, GeneratedRecord
 from signatures import QAEvaluation, QAPair
 
+# A concern suite: real subprocesses, servers or the embedded model (see pyproject's markers).
+pytestmark = pytest.mark.slow
+
 # Two HotpotQA paragraphs shipped with the tests (tests/data/README.md), so no checkout skips these.
 HOTPOT = Path(__file__).resolve().parent.parent / "data" / "hotpotqa_two_paragraphs.jsonl"
 GENERATE = [sys.executable, "-m", "sdg_program", "generate", "--num-pairs", "2", "--segment-attempts", "2", "--max-tokens", "900", "--seed", "0"]

@@ -26,6 +26,9 @@ from sdg_program.ingest.config import ChunkingConfig
 from signatures import QAPair
 from tests.conftest import offline_env
 
+# A concern suite: real subprocesses, servers or the embedded model (see pyproject's markers).
+pytestmark = pytest.mark.slow
+
 PLANTED_KEY = "sk-planted-test-key-123"
 SERVER_START_TIMEOUT = 90.0
 GENERATE_TIMEOUT = 420.0

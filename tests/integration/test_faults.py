@@ -22,6 +22,9 @@ from sdg_program.core.records import FailedRow, GeneratedRecord
 from tests.fault_server import FAULT_SERVER_KINDS, FaultPlan, FaultServer, fault_response
 from tests.openai_stub import OpenAIStub, StubRequest, valid_reply
 
+# A concern suite: real subprocesses, servers or the embedded model (see pyproject's markers).
+pytestmark = pytest.mark.slow
+
 KEY = "sk-fault-test-not-a-real-key"
 SENTENCES = [
     "Pumps move cooling water through the primary loop of the plant.",

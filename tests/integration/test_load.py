@@ -17,11 +17,16 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 from sdg_program.ingest.chunking import ChunkingReport, iter_seed_rows
 from sdg_program.ingest.config import ChunkingConfig
 from sdg_program.runner.config import row_key
 from tests.conftest import offline_env
 from tests.openai_stub import StubProcess
+
+# A concern suite: real subprocesses, servers or the embedded model (see pyproject's markers).
+pytestmark = pytest.mark.slow
 
 SDG = str(Path(sys.executable).parent / "sdg-program")
 NUM_DOCS = 200

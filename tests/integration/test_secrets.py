@@ -33,6 +33,9 @@ from tests.hub.test_hub import assert_token_nowhere
 from tests.hub_server import FakeHub
 from tests.openai_stub import OpenAIStub, StubRequest, StubResponse, valid_reply
 
+# A concern suite: real subprocesses, servers or the embedded model (see pyproject's markers).
+pytestmark = pytest.mark.slow
+
 SDG = str(Path(sys.executable).parent / "sdg-program")
 # No known prefix (sk-, hf_, ...): only the scrubbing of secret environment values can catch it.
 API_KEY = "plantedApiKey7Xq2Lm9Vb4Rt0"

@@ -179,6 +179,7 @@ def local_lm():
     return build_lm("local", max_tokens=400, seed=0)
 
 
+@pytest.mark.slow
 def test_real_compile_is_deterministic_and_the_program_runs(tmp_path, local_lm):
     gold = tiny_gold(tmp_path / "gold", train=3, dev=1)
     outputs = []
