@@ -2,14 +2,13 @@
 
 The Python API is one function per command, each with a typed config:
 
-=========================================  =====================================================
-``chunk(ChunkingConfig, output)``          documents -> seed rows (``sdg-program chunk``)
-``generate(GenerateConfig)``               seed rows -> records.jsonl (``sdg-program generate``)
-``preview(GenerateConfig, num_rows)``      the first rows' records, nothing written
-``convert(ConvertConfig)``                 records -> NeMo training files + BEIR set (``convert``)
-``evaluate(EvaluateConfig)``               retriever metrics on a BEIR folder (``eval``)
-``push(PushConfig)``                       a convert folder -> Hugging Face Hub (``push``)
-=========================================  =====================================================
+- ``chunk(ChunkingConfig, output)``: documents -> seed rows (``sdg-program chunk``)
+- ``generate(GenerateConfig)``: seed rows -> records.jsonl (``sdg-program generate``)
+- ``preview(GenerateConfig, num_rows)``: the first rows' records, nothing written
+- ``convert(ConvertConfig)``: records -> NeMo training files + BEIR set (``convert``)
+- ``evaluate(EvaluateConfig)``: retriever metrics on a BEIR folder (``eval``)
+- ``push(PushConfig)``: a convert folder (or a tuned model) -> Hugging Face Hub (``push``)
+- ``finetune(FinetuneConfig)``: train a retriever on a convert folder, base vs tuned (``finetune``)
 
 The stages behind them are subpackages, in the order data flows: ``ingest``, ``backends``,
 ``program``, ``runner``, ``export``, ``evaluation``, ``hub``, and ``cli`` on top. Names are
@@ -32,6 +31,7 @@ _LAZY = {
     "convert": "sdg_program.export.pipeline",
     "evaluate": "sdg_program.evaluation.retrieval",
     "push": "sdg_program.hub.upload",
+    "finetune": "sdg_program.evaluation.training",
     # their configs
     "ChunkingConfig": "sdg_program.ingest.config",
     "GenerationSettings": "sdg_program.program.settings",
@@ -39,6 +39,7 @@ _LAZY = {
     "ConvertConfig": "sdg_program.export.config",
     "EvaluateConfig": "sdg_program.evaluation.config",
     "PushConfig": "sdg_program.hub.config",
+    "FinetuneConfig": "sdg_program.evaluation.finetune_config",
     # building blocks
     "RetrievalSDG": "sdg_program.program.retrieval_sdg",
     "iter_seed_rows": "sdg_program.ingest.chunking",

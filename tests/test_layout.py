@@ -140,7 +140,7 @@ def test_the_python_api_has_one_function_per_command():
 
     import sdg_program
 
-    for command in ("chunk", "generate", "preview", "convert", "evaluate", "push"):
+    for command in ("chunk", "generate", "preview", "convert", "evaluate", "push", "finetune"):
         function = getattr(sdg_program, command)
         assert inspect.isfunction(function), command
         first = next(iter(inspect.signature(function).parameters.values()))

@@ -15,6 +15,7 @@ from sdg_program.cli.chunk import chunk_command
 from sdg_program.cli.compile import compile_command
 from sdg_program.cli.convert import convert_command
 from sdg_program.cli.evaluate import eval_command
+from sdg_program.cli.finetune import finetune_command
 from sdg_program.cli.generate import generate_command
 from sdg_program.cli.push import push_command
 
@@ -33,6 +34,7 @@ app.command("compile")(compile_command)
 app.command("convert")(convert_command)
 app.command("push")(push_command)
 app.command("eval")(eval_command)
+app.command("finetune")(finetune_command)
 
 
 def _print_version(value: bool) -> None:

@@ -1,4 +1,4 @@
-"""Evaluation: retriever metrics on BEIR folders."""
+"""Evaluation: retriever metrics on BEIR folders, and fine-tuning a retriever on an export (base vs tuned)."""
 
 from sdg_program.core.lazy import lazy_exports
 
@@ -9,6 +9,10 @@ _EXPORTS = {
     "EvalReport": "sdg_program.evaluation.retrieval",
     "report_table": "sdg_program.evaluation.retrieval",
     "write_report": "sdg_program.evaluation.retrieval",
+    "FinetuneConfig": "sdg_program.evaluation.finetune_config",
+    "FinetuneResult": "sdg_program.evaluation.finetune_config",
+    "finetune": "sdg_program.evaluation.training",
+    "comparison_table": "sdg_program.evaluation.finetune_report",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -1,4 +1,4 @@
-"""Hub: push an export to the Hugging Face Hub with its dataset card."""
+"""Hub: push an export (with its dataset card) or a fine-tuned model (with its model card) to the Hugging Face Hub."""
 
 from sdg_program.core.lazy import lazy_exports
 
@@ -7,6 +7,8 @@ _EXPORTS = {
     "push": "sdg_program.hub.upload",
     "PushResult": "sdg_program.hub.upload",
     "push_export": "sdg_program.hub.upload",
+    "push_model": "sdg_program.hub.model_upload",
+    "ModelPushResult": "sdg_program.hub.model_upload",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

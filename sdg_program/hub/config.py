@@ -17,3 +17,4 @@ class PushConfig(BaseModel):
     private: bool = Field(False, description="Create the repository private; an existing repository keeps its visibility")
     license: str = Field("other", description="Licence ID for the card (cc-by-4.0, apache-2.0, mit, ...); 'other' means not set")
     pretty_name: str | None = Field(None, description="Title of the dataset card; default: the repository name")
+    model: bool = Field(False, description="The folder is a model written by `sdg-program finetune`: push it as a model repository (license and pretty_name are not used)")

@@ -32,7 +32,7 @@ import hashlib
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -40,6 +40,9 @@ from sdg_program.core.errors import ExportFolderError, HubError, NoTokenError
 from sdg_program.core.secrets import REDACTED, scrub
 from sdg_program.hub.card import CardFacts, build_card
 from sdg_program.hub.config import PushConfig
+
+if TYPE_CHECKING:
+    from sdg_program.hub.model_upload import ModelPushResult
 
 logger = logging.getLogger(__name__)
 
@@ -343,8 +346,13 @@ def resolve_token(token: str | None = None) -> str:
     return token
 
 
-def push(config: PushConfig, *, token: str | None = None) -> PushResult:
-    """``sdg-program push`` as a function: upload the convert folder of ``config`` with its card."""
+def push(config: PushConfig, *, token: str | None = None) -> "PushResult | ModelPushResult":
+    """``sdg-program push`` as a function: upload the convert folder of ``config`` with its card,
+    or with ``config.model`` the model folder ``sdg-program finetune`` wrote."""
+    if config.model:
+        from sdg_program.hub.model_upload import push_model
+
+        return push_model(config.folder, config.repo_id, private=config.private, token=token)
     return push_export(config.folder, config.repo_id, private=config.private, license=config.license, pretty_name=config.pretty_name, token=token)
 
 
