@@ -23,30 +23,26 @@ import os
 # nothing may need the network at run time, and the bundled copy is enough.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-_LAZY = {
-    # commands
-    "chunk": "sdg_program.ingest.seed_file",
-    "generate": "sdg_program.runner.generation",
-    "preview": "sdg_program.runner.generation",
-    "convert": "sdg_program.export.pipeline",
-    "evaluate": "sdg_program.evaluation.retrieval",
-    "push": "sdg_program.hub.upload",
-    "finetune": "sdg_program.evaluation.training",
-    # their configs
-    "ChunkingConfig": "sdg_program.ingest.config",
-    "GenerationSettings": "sdg_program.program.settings",
-    "GenerateConfig": "sdg_program.runner.config",
-    "ConvertConfig": "sdg_program.export.config",
-    "EvaluateConfig": "sdg_program.evaluation.config",
-    "PushConfig": "sdg_program.hub.config",
-    "FinetuneConfig": "sdg_program.evaluation.finetune_config",
-    # building blocks
-    "RetrievalSDG": "sdg_program.program.retrieval_sdg",
-    "iter_seed_rows": "sdg_program.ingest.chunking",
-    "SdgError": "sdg_program.core.errors",
-}
-__all__ = sorted(_LAZY)
-
 from sdg_program.core.lazy import lazy_exports  # noqa: E402  (after the environment is set)
 
-__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
+__all__, __getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "ingest.seed_file": ["chunk"],
+        "runner.generation": ["generate", "preview"],
+        "export.pipeline": ["convert"],
+        "evaluation.retrieval": ["evaluate"],
+        "hub.upload": ["push"],
+        "evaluation.training": ["finetune"],
+        "ingest.config": ["ChunkingConfig"],
+        "program.settings": ["GenerationSettings"],
+        "runner.config": ["GenerateConfig"],
+        "export.config": ["ConvertConfig"],
+        "evaluation.config": ["EvaluateConfig"],
+        "hub.config": ["PushConfig"],
+        "evaluation.finetune_config": ["FinetuneConfig"],
+        "program.retrieval_sdg": ["RetrievalSDG"],
+        "ingest.chunking": ["iter_seed_rows"],
+        "core.errors": ["SdgError"],
+    },
+)

@@ -12,21 +12,23 @@ import importlib
 from typing import Any, Callable
 
 
-def lazy_exports(package: str, exports: dict[str, str]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
-    """``__getattr__`` and ``__dir__`` for ``package``, resolving each name of ``exports`` from its module.
+def lazy_exports(package: str, modules: dict[str, list[str]]) -> tuple[list[str], Callable[[str], Any], Callable[[], list[str]]]:
+    """``__all__``, ``__getattr__`` and ``__dir__`` for ``package``, which re-exports ``modules``' names.
 
-    ``exports`` maps a public name to the dotted module that defines it. A public name must not
-    also be a submodule of the package: once that submodule is imported, Python binds the module
-    to the package attribute and the name would stop meaning the function.
+    ``modules`` maps a module, relative to ``package`` (``"chunking"``, or ``"ingest.chunking"`` from
+    the root), to the public names it defines. A public name must not also be a submodule of the
+    package: once that submodule is imported, Python binds the module to the package attribute and
+    the name would stop meaning the function (``tests/test_layout.py`` checks this).
     """
+    owner = {name: f"{package}.{module}" for module, names in modules.items() for name in names}
 
     def __getattr__(name: str) -> Any:
-        module = exports.get(name)
+        module = owner.get(name)
         if module is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
         return getattr(importlib.import_module(module), name)
 
     def __dir__() -> list[str]:
-        return sorted(exports)
+        return sorted(owner)
 
-    return __getattr__, __dir__
+    return sorted(owner), __getattr__, __dir__

@@ -21,33 +21,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from sdg_program.core.errors import ExportFolderError, MissingInputError
 from sdg_program.evaluation.finetune_config import DataCounts
+from sdg_program.export.nemo import TrainingExample, TrainingFile
 
 logger = logging.getLogger(__name__)
 
 CORPUS_FILE = "corpus/train.parquet"
 CONVERT_HINT = "run `sdg-program convert` on your generated records first (without --eval-only)"
 MAX_NAMED_IDS = 5
-
-
-class PassageRef(BaseModel):
-    model_config = ConfigDict(coerce_numbers_to_str=True)
-    id: str
-
-
-class Question(BaseModel):
-    model_config = ConfigDict(coerce_numbers_to_str=True)
-    question_id: str
-    question: str
-    pos_doc: list[PassageRef]
-    neg_doc: list[PassageRef] = Field(default_factory=list)
-
-
-class QuestionFile(BaseModel):
-    data: list[Question]
 
 
 @dataclass
@@ -98,14 +82,14 @@ def read_training_data(folder: Path, *, num_negatives: int, unroll_positives: bo
     return TrainingData(rows=rows, corpus=corpus, validation=_validation_set(val), counts=counts)
 
 
-def _read_questions(path: Path, *, required: bool) -> list[Question]:
+def _read_questions(path: Path, *, required: bool) -> list[TrainingExample]:
     if not path.is_file():
         if required:
             raise ExportFolderError(f"{path.parent} has no {path.name}; {CONVERT_HINT}.")
         logger.warning("%s is missing; training without validation.", path)
         return []
     try:
-        parsed = QuestionFile.model_validate_json(path.read_bytes())
+        parsed = TrainingFile.model_validate_json(path.read_bytes())
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
@@ -125,7 +109,7 @@ def _read_corpus(path: Path) -> dict[str, str]:
     return {str(doc_id): text or "" for doc_id, text in zip(table.column("id").to_pylist(), table.column("text").to_pylist())}
 
 
-def _check_references(folder: Path, questions: list[Question], corpus: dict[str, str]) -> None:
+def _check_references(folder: Path, questions: list[TrainingExample], corpus: dict[str, str]) -> None:
     missing: list[str] = []
     for question in questions:
         for ref in (*question.pos_doc, *question.neg_doc):
@@ -143,7 +127,7 @@ def _check_references(folder: Path, questions: list[Question], corpus: dict[str,
 
 
 def _training_rows(
-    questions: list[Question], corpus: dict[str, str], *, num_negatives: int, unroll_positives: bool, seed: int
+    questions: list[TrainingExample], corpus: dict[str, str], *, num_negatives: int, unroll_positives: bool, seed: int
 ) -> tuple[dict[str, list[str]], int, int, int]:
     """(columns, rows short of negatives, rows without any, negative columns per row)."""
     pairs = [(question, positive) for question in questions for positive in (question.pos_doc if unroll_positives else question.pos_doc[:1])]
@@ -172,14 +156,14 @@ def _training_rows(
     return columns, short, empty, width
 
 
-def _negatives_of(question: Question, limit: int) -> list[str]:
+def _negatives_of(question: TrainingExample, limit: int) -> list[str]:
     """The first ``limit`` negatives of a question that are not also one of its positives."""
     positives = {ref.id for ref in question.pos_doc}
     unique = list(dict.fromkeys(ref.id for ref in question.neg_doc if ref.id not in positives))
     return unique[:limit]
 
 
-def _fill(ids: list[str], width: int, question: Question, passage_ids: list[str], filler: random.Random) -> list[str]:
+def _fill(ids: list[str], width: int, question: TrainingExample, passage_ids: list[str], filler: random.Random) -> list[str]:
     """Exactly ``width`` negative IDs: the mined ones, repeated in order, or random non-positive passages if none."""
     if not width:
         return []
@@ -192,7 +176,7 @@ def _fill(ids: list[str], width: int, question: Question, passage_ids: list[str]
     return [filler.choice(candidates) for _ in range(width)]
 
 
-def _validation_set(questions: list[Question]) -> ValidationSet:
+def _validation_set(questions: list[TrainingExample]) -> ValidationSet:
     return ValidationSet(
         queries={question.question_id: question.question for question in questions},
         relevant={question.question_id: {ref.id for ref in question.pos_doc} for question in questions},

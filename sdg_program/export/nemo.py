@@ -12,9 +12,37 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from sdg_program.core.files import atomic_path, write_json_atomic
 from sdg_program.export.config import TRAIN_FILES
 from sdg_program.export.tables import column
+
+# --- the file format, as readers (push, finetune) validate it --------------------------
+
+
+class DocRef(BaseModel):
+    model_config = ConfigDict(coerce_numbers_to_str=True)
+    id: str
+
+
+class TrainingExample(BaseModel):
+    model_config = ConfigDict(coerce_numbers_to_str=True)
+    question_id: str
+    question: str
+    corpus_id: str | None = None
+    pos_doc: list[DocRef]
+    neg_doc: list[DocRef] = Field(default_factory=list)
+
+
+class TrainingFile(BaseModel):
+    """train.json / val.json in NeMo AutoModel's corpus-ID format."""
+
+    corpus: dict[str, Any]
+    data: list[TrainingExample]
+
+
+# --- writing ----------------------------------------------------------------------------
 
 
 def write_nemo(output_dir: Path, corpus_id: str, kept, question_ids: list[str], splits: list[str], training_corpus,

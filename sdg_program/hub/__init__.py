@@ -2,13 +2,11 @@
 
 from sdg_program.core.lazy import lazy_exports
 
-_EXPORTS = {
-    "PushConfig": "sdg_program.hub.config",
-    "push": "sdg_program.hub.upload",
-    "PushResult": "sdg_program.hub.upload",
-    "push_export": "sdg_program.hub.upload",
-    "push_model": "sdg_program.hub.model_upload",
-    "ModelPushResult": "sdg_program.hub.model_upload",
-}
-__all__ = sorted(_EXPORTS)
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__, __getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "config": ["PushConfig"],
+        "upload": ["push", "PushResult", "push_export"],
+        "model_upload": ["push_model", "ModelPushResult"],
+    },
+)

@@ -38,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sdg_program.core.errors import ExportFolderError, HubError, NoTokenError
 from sdg_program.core.secrets import REDACTED, scrub
+from sdg_program.export.nemo import TrainingExample, TrainingFile
 from sdg_program.hub.card import CardFacts, build_card
 from sdg_program.hub.config import PushConfig
 
@@ -55,27 +56,6 @@ LOGIN_HINT = "Set HF_TOKEN to a token with write access, or run `hf auth login` 
 
 
 # --- what convert wrote (inputs) -------------------------------------------------------
-
-
-class DocRef(BaseModel):
-    model_config = ConfigDict(coerce_numbers_to_str=True)
-    id: str
-
-
-class TrainingExample(BaseModel):
-    model_config = ConfigDict(coerce_numbers_to_str=True)
-    question_id: str
-    question: str
-    corpus_id: str | None = None
-    pos_doc: list[DocRef]
-    neg_doc: list[DocRef] = Field(default_factory=list)
-
-
-class TrainingFile(BaseModel):
-    """train.json / val.json in NeMo AutoModel's corpus-ID format."""
-
-    corpus: dict[str, Any]
-    data: list[TrainingExample]
 
 
 class BeirDocument(BaseModel):
