@@ -26,6 +26,11 @@ def convert_command(
     eval_only: Annotated[bool, typer.Option("--eval-only/--no-eval-only", help="Write only the BEIR set (eval_beir/), from all kept pairs; no train/val/corpus files, no mining.", rich_help_panel=IO)] = default_of(ConvertConfig, "eval_only"),
     quality_threshold: Annotated[float, typer.Option(help="Keep pairs whose judge overall score is at least this (pairs must also pass validation).", rich_help_panel=FILTER)] = default_of(ConvertConfig, "quality_threshold"),
     max_pos_docs: Annotated[int, typer.Option(min=1, help="Drop queries with more distinct positive passages than this (counted in the report).", rich_help_panel=FILTER)] = default_of(ConvertConfig, "max_pos_docs"),
+    roundtrip: Annotated[bool, typer.Option("--roundtrip/--no-roundtrip", help="Keep a pair only if BM25 + embedder retrieval (fused by reciprocal rank) over the whole corpus ranks one of its positives within --roundtrip-k. With it on, the lexical question_not_grounded check is waived.", rich_help_panel=FILTER)] = default_of(ConvertConfig, "roundtrip"),
+    roundtrip_k: Annotated[Optional[int], typer.Option(min=1, help="Rank within which a positive must come. Default: 2% of the corpus, at least 10 passages.", rich_help_panel=FILTER)] = default_of(ConvertConfig, "roundtrip_k"),
+    dedup_threshold: Annotated[Optional[float], typer.Option(min=0.01, max=1.0, help="Drop questions whose embedding cosine with a better pair's question is above this, across all documents (the better pair: higher judge score, then better round-trip rank). Default: off; 0.95 keeps rewordings and drops repeats.", rich_help_panel=FILTER)] = default_of(ConvertConfig, "dedup_threshold"),
+    language: Annotated[Optional[str], typer.Option(help="Language (ISO 639-1, e.g. de) every question must be in, for records validated here (no qa_validations). Default: the language of its segments.", rich_help_panel=FILTER)] = default_of(ConvertConfig, "language"),
+    disable_check: Annotated[Optional[list[str]], typer.Option("--disable-check", help="A validation reason code not to check for records validated here (repeatable), e.g. language_mismatch.", rich_help_panel=FILTER)] = None,
     train_ratio: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of QA pairs for train.json.", rich_help_panel=SPLITS)] = default_of(ConvertConfig, "train_ratio"),
     val_ratio: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share for val.json; the test (BEIR) split gets the rest.", rich_help_panel=SPLITS)] = default_of(ConvertConfig, "val_ratio"),
     seed: Annotated[int, typer.Option(help="Seed of the split shuffle.", rich_help_panel=SPLITS)] = default_of(ConvertConfig, "seed"),
@@ -53,7 +58,8 @@ def convert_command(
         "max_pos_docs": max_pos_docs, "split_strategy": split_strategy, "groups_json": groups_json or default_of(ConvertConfig, "groups_json"),
         "num_negatives": num_negatives, "negative_margin": negative_margin, "unroll_positives": unroll_positives,
         "paraphrase_threshold": paraphrase_threshold if group_paraphrases else None,
-        "embedder": embedder, "embed_batch_size": embed_batch_size,
+        "embedder": embedder, "embed_batch_size": embed_batch_size, "roundtrip": roundtrip, "roundtrip_k": roundtrip_k,
+        "dedup_threshold": dedup_threshold, "language": language, "disabled_checks": disable_check or [],
     })
     with reported_errors(PLAIN_USER_ERRORS):
         result = convert(config, console=console)

@@ -41,8 +41,9 @@ def split_pairs(config: ConvertConfig, records, pairs: FilteredPairs, groups: li
     kept_sources = column(pairs.kept, "source_id")
     links: list[tuple[str, str]] = []
     if not config.eval_only and config.paraphrase_threshold is not None and len(pairs.kept) > 1:
-        with progress.phase("embed questions"), progress.bar("Embedding questions", len(pairs.kept)) as advance:
-            pairs.vectors = embed_column(pairs.kept, "question", embedder.get(), config.embed_batch_size, advance)
+        if pairs.vectors is None or len(pairs.vectors) != len(pairs.kept):  # the quality gate may have embedded them
+            with progress.phase("embed questions"), progress.bar("Embedding questions", len(pairs.kept)) as advance:
+                pairs.vectors = embed_column(pairs.kept, "question", embedder.get(), config.embed_batch_size, advance)
         with progress.phase("paraphrases"):
             from sdg_program.export.negatives import near_duplicate_links  # imports torch: only when needed
 

@@ -53,6 +53,11 @@ class ConvertConfig(BaseModel):
     negative_margin: float = Field(0.95, gt=0.0, le=1.0, description="Exclude candidates scoring above margin x the weakest positive")
     unroll_positives: bool = Field(False, description="One training example per positive")
     paraphrase_threshold: float | None = Field(0.9, gt=0.0, le=1.0, description="Cosine above which questions of two units join them; None = off")
+    roundtrip: bool = Field(True, description="Keep a pair only if BM25 + embedder retrieval (fused) over the whole corpus ranks a positive within roundtrip_k")
+    roundtrip_k: int | None = Field(None, ge=1, description="Default: 2% of the corpus, at least 10 passages (export.roundtrip.default_roundtrip_k)")
+    dedup_threshold: float | None = Field(None, gt=0.0, le=1.0, description="Cosine above which two kept questions are one; the better pair stays. None = off")
+    language: str | None = Field(None, description="Language every question must be in when records are validated here (no qa_validations); default: its segments'")
+    disabled_checks: list[str] = Field(default_factory=list, description="Validation reason codes not checked when records are validated here")
     embedder: str | None = Field(None, description="sentence-transformers model; default: bundled all-MiniLM-L6-v2")
     embed_batch_size: int = Field(64, ge=1)
 
@@ -63,6 +68,12 @@ class ConvertConfig(BaseModel):
         if self.split_strategy != SplitStrategy.RANDOM and not self.groups_json and not self.eval_only:
             raise ValueError(f"--split-strategy {self.split_strategy.value} needs --groups-json")
         return self
+
+    def validation_settings(self):
+        """The ``ValidationSettings`` for records without verdicts: written pairs, this run's language and switches."""
+        from sdg_program.program.validation import ValidationSettings  # the program stage: imported only when loading
+
+        return ValidationSettings.for_written_pairs(language=self.language, disabled_checks=frozenset(self.disabled_checks))
 
     def records_file(self) -> Path:
         """The JSONL file to read. A folder must hold records.jsonl or exactly one .jsonl file.

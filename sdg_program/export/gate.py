@@ -32,11 +32,22 @@ class FilteredPairs:
     vectors: np.ndarray | None = None  # question embeddings, when paraphrase control computed them
 
 
-def drop_reason(pair: dict[str, Any], positives: list[str], unknown: int, threshold: float, max_pos_docs: int) -> str:
-    """Why a pair does not become a query ("" = kept). Checked in the order of report.DROP_REASONS."""
+# Validation reasons that the round trip judges better when it runs: word overlap between a question
+# and its segments (question_not_grounded) rejects paraphrases, which retrieval still finds. On the
+# labelled set (bench/bench_quality.py --roundtrip) dropping it with the round trip on loses no
+# rejected bad pair and keeps more good ones.
+WAIVED_BY_ROUNDTRIP = frozenset({"question_not_grounded"})
+
+
+def drop_reason(pair: dict[str, Any], positives: list[str], unknown: int, threshold: float, max_pos_docs: int,
+                waived: frozenset[str] = frozenset()) -> str:
+    """Why a pair does not become a query ("" = kept). Checked in the order of report.DROP_REASONS.
+
+    A pair invalid only for ``waived`` reasons counts as valid (the round trip judges them instead).
+    """
     if not pair["question"]:
         return "empty_question"
-    if not pair["valid"]:
+    if not pair["valid"] and not (pair["reasons"] and set(pair["reasons"]) <= waived):
         return "invalid"
     if pair["score"] is None:
         return "unjudged"
@@ -51,7 +62,7 @@ def drop_reason(pair: dict[str, Any], positives: list[str], unknown: int, thresh
     return ""
 
 
-def explode_pairs(batch: dict[str, list], threshold: float, max_pos_docs: int) -> pa.Table:
+def explode_pairs(batch: dict[str, list], threshold: float, max_pos_docs: int, waived: frozenset[str] = frozenset()) -> pa.Table:
     """One row per QA pair, with its positives as corpus IDs (segment order, duplicates removed) and its drop reason.
 
     A batched ``datasets`` map over the records table; returns an Arrow table in the exact output
@@ -72,7 +83,7 @@ def explode_pairs(batch: dict[str, list], threshold: float, max_pos_docs: int) -
             for name, value in pair.items():
                 out[name].append(value)
             out["positive_ids"].append(positives)
-            out["drop_reason"].append(drop_reason(pair, positives, unknown, threshold, max_pos_docs))
+            out["drop_reason"].append(drop_reason(pair, positives, unknown, threshold, max_pos_docs, waived))
     return pa.Table.from_pydict(out, schema=pair_features.arrow_schema)
 
 
@@ -87,7 +98,8 @@ def filter_pairs(records, config: ConvertConfig) -> FilteredPairs:
         batched=True,
         batch_size=200,
         remove_columns=records.column_names,
-        fn_kwargs={"threshold": config.quality_threshold, "max_pos_docs": config.max_pos_docs},
+        fn_kwargs={"threshold": config.quality_threshold, "max_pos_docs": config.max_pos_docs,
+                   "waived": WAIVED_BY_ROUNDTRIP if config.roundtrip else frozenset()},
         new_fingerprint="pairs",
     )
     reasons = column(pairs, "drop_reason")

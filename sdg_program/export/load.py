@@ -6,8 +6,10 @@ convert needs (``slim_record``: chunks with their content IDs, and per pair the 
 the validation verdict), and written to an Arrow file in batches.
 
 Decisions where the input is incomplete (reference-format records):
-- no ``qa_validations``: the pairs are validated here with ``validation.validate_pair`` and the
-  default thresholds; pairs that do not parse as a QA pair are invalid (``malformed_pair``).
+- no ``qa_validations``: the pairs are validated here with ``validation.validate_pair`` and
+  ``ValidationSettings.for_written_pairs`` (every quality check, but not the hop range a generator
+  is asked for: a human 4-hop question is not wrong); pairs that do not parse as a QA pair are
+  invalid (``malformed_pair``).
   Unvalidated pairs never become training data.
 - evaluations without ``pair_index``: matched by position only when the counts agree; otherwise
   the record's pairs count as unjudged (its chunks stay in the corpus).
@@ -116,7 +118,7 @@ def _scores(raw: dict[str, Any], count: int, stats: LoadStats) -> list[float | N
     return scores
 
 
-def _validations(raw: dict[str, Any], pairs: list[Any], segments: dict[int, str], stats: LoadStats) -> list[tuple[bool, list[str]]]:
+def _validations(raw: dict[str, Any], pairs: list[Any], segments: dict[int, str], stats: LoadStats, settings=None) -> list[tuple[bool, list[str]]]:
     """(valid, reasons) per pair: the record's own verdicts, or our deterministic checks when it has none."""
     given = raw.get("qa_validations")
     if isinstance(given, list) and len(given) == len(pairs) and all(isinstance(item, dict) for item in given):
@@ -129,7 +131,7 @@ def _validations(raw: dict[str, Any], pairs: list[Any], segments: dict[int, str]
     from signatures import QAPair
 
     stats.records_validated_at_convert += 1
-    settings = ValidationSettings()
+    settings = settings or ValidationSettings.for_written_pairs()
     row = RowSegments(segments)
     verdicts = []
     for pair in pairs:
@@ -143,7 +145,7 @@ def _validations(raw: dict[str, Any], pairs: list[Any], segments: dict[int, str]
     return verdicts
 
 
-def slim_record(raw: dict[str, Any], line_number: int, stats: LoadStats) -> dict[str, Any]:
+def slim_record(raw: dict[str, Any], line_number: int, stats: LoadStats, settings=None) -> dict[str, Any]:
     """The parts of a generated record that convert needs, in the records schema (no full text, no artifacts)."""
     file_names = _file_names(raw)
     source_id = _source_id(raw, file_names, line_number)
@@ -166,7 +168,7 @@ def slim_record(raw: dict[str, Any], line_number: int, stats: LoadStats) -> dict
         stats.records_without_pairs += 1
     stats.pairs_in += len(raw_pairs)
     scores = _scores(raw, len(raw_pairs), stats)
-    verdicts = _validations(raw, raw_pairs, dict(zip(chunk_ids, chunk_texts)), stats)
+    verdicts = _validations(raw, raw_pairs, dict(zip(chunk_ids, chunk_texts)), stats, settings)
     pairs = []
     for index, (pair, score, (valid, reasons)) in enumerate(zip(raw_pairs, scores, verdicts)):
         segment_ids = pair.get("segment_ids") if isinstance(pair.get("segment_ids"), list) else []
@@ -196,7 +198,7 @@ def slim_record(raw: dict[str, Any], line_number: int, stats: LoadStats) -> dict
     }
 
 
-def iter_records(path: Path, stats: LoadStats) -> Iterator[dict[str, Any]]:
+def iter_records(path: Path, stats: LoadStats, settings=None) -> Iterator[dict[str, Any]]:
     """Slim records, one JSON line at a time; malformed lines and repeated source IDs are skipped and counted."""
     seen: set[str] = set()
     with open(path, encoding="utf-8") as stream:
@@ -214,7 +216,7 @@ def iter_records(path: Path, stats: LoadStats) -> Iterator[dict[str, Any]]:
                     stats.lines_malformed += 1
                     continue
                 stats.records_in += 1
-                record = slim_record(raw, line_number, stats)
+                record = slim_record(raw, line_number, stats, settings)
                 if record["source_id"] in seen:
                     stats.records_duplicate += 1
                     stats.pairs_in -= len(record["pairs"])
@@ -224,15 +226,19 @@ def iter_records(path: Path, stats: LoadStats) -> Iterator[dict[str, Any]]:
                 yield record
 
 
-def load_records(path: Path, workdir: Path, stats: LoadStats):
-    """Stream the records file into an Arrow file and open it as a memory-mapped ``datasets.Dataset``."""
+def load_records(path: Path, workdir: Path, stats: LoadStats, settings=None):
+    """Stream the records file into an Arrow file and open it as a memory-mapped ``datasets.Dataset``.
+
+    ``settings`` (a ``ValidationSettings``) validates records that come without verdicts; default:
+    ``ValidationSettings.for_written_pairs()``.
+    """
     from datasets import Dataset
 
     schema = record_features().arrow_schema
     target = workdir / "records.arrow"
     with pa.OSFile(str(target), "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
         batch: list[dict[str, Any]] = []
-        for record in iter_records(path, stats):
+        for record in iter_records(path, stats, settings):
             batch.append(record)
             if len(batch) >= LOAD_BATCH:
                 writer.write_table(pa.Table.from_pylist(batch, schema=schema))

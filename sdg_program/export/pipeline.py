@@ -11,6 +11,8 @@ records are never held in memory at once:
 1. **Load** (``load.py``): records.jsonl is streamed into a slim Arrow table, sorted by source.
 2. **Filter** (``gate.py``): pairs are exploded and each gets a drop reason (or none).
 3. **Corpus** (``corpus.py``): chunks are exploded and de-duplicated on their content ID.
+   **Quality gate** (``quality_gate.py``, ``roundtrip.py``, ``dedup.py``): kept pairs whose positives
+   retrieval over the whole corpus does not find, and near-duplicates of better pairs, are dropped.
 4. **Splits** (``assign.py``, ``splits.py``): by unit, never by pair, so no test passage is trained
    on; the training corpus leaves out passages that only test documents hold.
 5. **Hard negatives** (``mine.py``, ``negatives.py``): for train/val queries, from the training corpus.
@@ -39,6 +41,7 @@ from sdg_program.export.load import LoadStats, load_records, sorted_by_source
 from sdg_program.export.mine import mine_negatives
 from sdg_program.export.nemo import remove_nemo_files, write_nemo
 from sdg_program.export.progress import ConvertProgress
+from sdg_program.export.quality_gate import apply_quality_gate
 from sdg_program.export.report import ConvertReport, build_report, render_html
 from sdg_program.export.splits import load_groups
 
@@ -95,11 +98,12 @@ def _convert(config: ConvertConfig, records_file: Path, output_dir: Path, corpus
     stats = LoadStats()
     embedder = LazyEmbedder(model, config.embedder)
     with progress.phase("load"):
-        records = sorted_by_source(load_records(records_file, workdir, stats))
+        records = sorted_by_source(load_records(records_file, workdir, stats, config.validation_settings()))
     with progress.phase("filter"):
         pairs = filter_pairs(records, config)
     with progress.phase("corpus"):
         chunks, corpus = build_corpus(records)
+    pairs, gate_summary = apply_quality_gate(pairs, corpus, config, embedder, progress)
     splits = split_pairs(config, records, pairs, groups, embedder, progress)
     train_corpus = None
     if not config.eval_only:
@@ -113,7 +117,7 @@ def _convert(config: ConvertConfig, records_file: Path, output_dir: Path, corpus
         else:
             files, examples = write_nemo(output_dir, corpus_id, pairs.kept, pairs.question_ids, splits.kept_splits, train_corpus, negatives, config.unroll_positives)
         beir_files, examples["test"] = write_beir(output_dir, corpus, pairs.kept, pairs.question_ids, splits.kept_splits)
-    report = build_report(config, records_file, output_dir, corpus_id, stats, pairs, splits, corpus, train_corpus, negatives_summary, examples)
+    report = build_report(config, records_file, output_dir, corpus_id, stats, pairs, splits, corpus, train_corpus, negatives_summary, examples, gate_summary)
     with progress.phase("report"):
         write_json_atomic(output_dir / "report.json", report.model_dump(mode="json"))
         with atomic_path(output_dir / "report.html") as temporary:

@@ -38,6 +38,8 @@ DROP_REASONS: dict[str, str] = {
     "no_positive": "no positive passage",
     "unknown_segment": "cites an unknown segment",
     "too_many_positives": "more positives than --max-pos-docs",
+    "not_retrievable": "no positive within --roundtrip-k (round trip)",
+    "duplicate": "near-duplicate of a better pair (corpus-wide dedup)",
 }
 DISTRIBUTIONS = ("query_type", "reasoning_type", "hop_count", "question_complexity")
 
@@ -60,6 +62,27 @@ class NegativesSummary(BaseModel):
     negatives: int = 0
     queries_short: int = Field(0, description="Queries that got fewer negatives than requested")
     excluded_as_likely_positive: int = Field(0, description="Candidates above margin x weakest positive score")
+
+
+class DroppedPair(BaseModel):
+    """A pair the quality gate (``quality_gate.py``) dropped: where it came from, why, and the evidence."""
+
+    source_id: str
+    pair_index: int
+    question_id: str
+    reason: str
+    roundtrip_rank: int | None = Field(None, description="Best fused rank of a positive (None: round trip off, or not within the ranked depth)")
+    duplicate_of: str | None = Field(None, description="Question ID of the kept pair this one duplicates")
+
+
+class GateSummary(BaseModel):
+    """What the quality gate did: the round trip's k and rank histogram, the dedup threshold, every dropped pair."""
+
+    roundtrip_k: int | None = Field(None, description="A positive must rank within this (None: round trip off)")
+    corpus_size: int = 0
+    ranks: dict[str, int] = Field(default_factory=dict, description="Best positive rank over the pairs that reached the gate")
+    dedup_threshold: float | None = None
+    dropped: list[DroppedPair] = Field(default_factory=list)
 
 
 class ConvertReport(BaseModel):
@@ -90,6 +113,7 @@ class ConvertReport(BaseModel):
     distributions: dict[str, dict[str, int]] = Field(default_factory=dict, description="Over kept pairs")
     judge_scores: dict[str, int] = Field(default_factory=dict, description="overall.score histogram over all judged pairs")
     negatives: NegativesSummary | None = None
+    quality_gate: GateSummary | None = None
     warnings: list[str] = Field(default_factory=list)
 
 
@@ -118,7 +142,8 @@ def sorted_counts(counts: dict[Any, int]) -> dict[str, int]:
 
 
 def build_report(config: ConvertConfig, records_file: Path, output_dir: Path, corpus_id: str, stats: LoadStats, pairs: FilteredPairs,
-                 splits: Splits, corpus, training_corpus, negatives_summary: NegativesSummary | None, examples: dict[str, int]) -> ConvertReport:
+                 splits: Splits, corpus, training_corpus, negatives_summary: NegativesSummary | None, examples: dict[str, int],
+                 gate_summary: GateSummary | None = None) -> ConvertReport:
     """Counts, split sizes and distributions; warnings for splits left empty."""
     active = [unit for unit in splits.units if unit.weight > 0]
     names = ("test",) if config.eval_only else SPLITS
@@ -159,6 +184,7 @@ def build_report(config: ConvertConfig, records_file: Path, output_dir: Path, co
         distributions={name: sorted_counts(Counter("unknown" if v is None else str(v) for v in column(pairs.kept, name))) for name in DISTRIBUTIONS},
         judge_scores=score_histogram(pairs.scores),
         negatives=negatives_summary,
+        quality_gate=gate_summary,
         warnings=warnings,
     )
 
@@ -191,6 +217,9 @@ def print_report(report: ConvertReport, console: Console) -> None:
         table.add_row(f"  dropped: {DROP_REASONS.get(reason, reason)}", str(count))
     for reason, count in report.validation_reasons.items():
         table.add_row(f"    validation: {reason}", str(count))
+    gate = report.quality_gate
+    if gate is not None and gate.roundtrip_k is not None:
+        table.add_row("  round trip: a positive within k of", f"{gate.roundtrip_k} / {gate.corpus_size} passages")
     table.add_row("passages (unique chunks) / chunks in", f"{report.corpus_documents} / {report.chunks_in}")
     if report.training_corpus_documents:
         table.add_row("passages in the training corpus", str(report.training_corpus_documents))

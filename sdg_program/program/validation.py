@@ -12,9 +12,12 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
+from sdg_program.program.language import language_mismatch
 from sdg_program.program.normalize import normalize_pair
+from sdg_program.program.quality_checks import is_garbled, is_generic_question, runs_questions_together, sufficing_hop, yes_no_support
+from sdg_program.program.words import PROMPT_WORDS, WORD, answer_support, content_words
 from signatures import QAPair, QueryType
 
 # Wording that only makes sense next to the source ("according to the passage",
@@ -32,32 +35,36 @@ SOURCE_RELATIVE_PATTERNS: tuple[str, ...] = (
 )
 _SOURCE_RELATIVE = re.compile("|".join(f"(?:{pattern})" for pattern in SOURCE_RELATIVE_PATTERNS), re.IGNORECASE)
 
-# Numbers stay whole ("5.1", "97,524"): split into digits, a parroted "5.1" matched any text with a 5 and a 1.
-_WORD = re.compile(r"\d+(?:[.,]\d+)*|[A-Za-z0-9_]+|[^\sA-Za-z0-9_\W]")
-STOPWORDS: frozenset[str] = frozenset(
-    """
-    a an and are as at be by can could did do does for from had has have how i if in into is it its
-    of on or so such than that the their them then there these they this to was were what when where
-    which who whom whose why will with would you your yes no not also about over under more most
-    other some any each only own same very just should may might must one two use used using
-    """.split()
-)
-
-
-# The task's own vocabulary: the words of the instructions, the schema and the type labels. A weak
-# model echoes them ("How do you know the answer to the question is a factual answer?"), and since
-# most documents contain "answer" or "question" somewhere, they would count as grounding. They are
-# never evidence that a pair is about its segments, so the support measures ignore them.
-PROMPT_WORDS: frozenset[str] = frozenset(
-    """
-    question questions answer answers answered fact facts segment segments hop hops
-    multi_hop factual structural contextual relational inferential temporal procedural causal visual
-    """.split()
+# Every reason code validate_pair can give, in the order it checks them. Reports count them by code,
+# and ValidationSettings.disabled_checks switches any of them off.
+REASON_CODES: tuple[str, ...] = (
+    "unknown_segment_id",
+    "repeated_segment_id",
+    "hop_segments_mismatch",
+    "hop_count_mismatch",
+    "hop_numbers_out_of_order",
+    "hop_count_out_of_range",
+    "hops_share_evidence",
+    "single_hop_expected",
+    "complexity_too_low",
+    "source_relative_question",
+    "source_relative_answer",
+    "question_too_short",
+    "several_questions",
+    "repetitive_text",
+    "garbled_text",
+    "question_copies_source",
+    "answer_not_supported",
+    "question_not_grounded",
+    "question_too_generic",
+    "single_segment_suffices",
+    "language_mismatch",
+    "segment_not_used",
 )
 
 
 class ValidationSettings(BaseModel):
-    """Thresholds for :func:`validate_pair`; they mirror the generate options."""
+    """Thresholds and switches for :func:`validate_pair`; the thresholds mirror the generate options."""
 
     min_hops: int = Field(1, ge=1)
     max_hops: int = Field(3, ge=1)
@@ -67,6 +74,34 @@ class ValidationSettings(BaseModel):
     # Every one of the 144 gold pairs in data/gold scores at least 0.20 (median 0.74); a question
     # with less overlap is about something else, e.g. a demo or the instructions copied verbatim.
     min_question_support: float = Field(0.2, ge=0.0, le=1.0, description="Share of the question's content words found in the cited segments")
+    enforce_hop_range: bool = Field(
+        True,
+        description="Multi-hop pairs need [max(2, min_hops), max_hops] hops. How many hops to ask for is a generation "
+        "setting: for pairs someone already wrote (convert's re-validation) only the two-hop minimum of multi_hop applies",
+    )
+    language: str | None = Field(None, description="The language every question must be in (ISO 639-1, e.g. 'de'); default: the cited segments' language")
+    disabled_checks: frozenset[str] = Field(frozenset(), description="Reason codes that are not checked (see REASON_CODES)")
+
+    @field_validator("disabled_checks")
+    @classmethod
+    def _known_codes(cls, value: frozenset[str]) -> frozenset[str]:
+        unknown = sorted(value - set(REASON_CODES))
+        if unknown:
+            raise ValueError(f"unknown check(s) {unknown}; known: {', '.join(REASON_CODES)}")
+        return value
+
+    @classmethod
+    def for_written_pairs(cls, **overrides: Any) -> "ValidationSettings":
+        """Settings for pairs that were written before (convert's re-validation of records without verdicts).
+
+        The quality criteria stay; the generation-only ones go: the hop range asked of a model
+        (a human 4-hop question is not wrong because generate asks for at most 3).
+        """
+        return cls(**{"enforce_hop_range": False, **overrides})
+
+    def checks(self, code: str) -> bool:
+        """Whether the check with reason ``code`` runs."""
+        return code not in self.disabled_checks
 
 
 class PairValidation(BaseModel):
@@ -81,35 +116,18 @@ class PairValidation(BaseModel):
     original: dict[str, Any] | None = Field(None, description="The pair's structural fields as generated, when normalizations changed them")
 
 
-def content_words(text: str) -> set[str]:
-    """Lower-cased word tokens without stopwords; single CJK characters count as words."""
-    return {token for token in (match.lower() for match in _WORD.findall(text)) if token not in STOPWORDS}
-
-
-def answer_support(answer: str, cited_texts: list[str]) -> float:
-    """Share of the text's content words that appear in the cited segments (0.0 for a text without any).
-
-    The task's own words (PROMPT_WORDS) are not counted: they ground nothing.
-    """
-    words = content_words(answer) - PROMPT_WORDS
-    if not words:
-        return 0.0
-    available = content_words(" ".join(cited_texts))
-    return len(words & available) / len(words)
-
-
 def is_repetitive(text: str, size: int = 5) -> bool:
     """True if some run of ``size`` words occurs twice: the loop a weak model falls into under greedy
     decoding ("The answer is a list of solutions. The answer is a list of solutions. ...").
     No question or answer of the gold set (data/gold) repeats a run of 5 words (one repeats 4: "a summary
     of the ... a summary of the ...")."""
-    words = [match.lower() for match in _WORD.findall(text)]
+    words = [match.lower() for match in WORD.findall(text)]
     runs = [tuple(words[index : index + size]) for index in range(len(words) - size + 1)]
     return len(runs) != len(set(runs))
 
 
 def _words_line(text: str) -> str:
-    return " ".join(match.lower() for match in _WORD.findall(text))
+    return " ".join(match.lower() for match in WORD.findall(text))
 
 
 def copies_source(question: str, answer: str, cited_texts: list[str]) -> bool:
@@ -170,12 +188,39 @@ class RowSegments:
 
 
 def validate_pair(pair: QAPair, segments: RowSegments, settings: ValidationSettings) -> PairValidation:
-    """Check a pair's evidence, hop structure, complexity, wording and grounding."""
-    reasons: list[str] = []
+    """Check a pair's evidence, hop structure, complexity, wording and grounding.
+
+    Reasons come in the order of REASON_CODES' groups (structure, wording, grounding); a reason
+    whose code is in ``settings.disabled_checks`` is neither computed nor reported.
+    """
     cited = list(dict.fromkeys(pair.segment_ids))
-    missing = [segment for segment in cited if segment not in segments.texts]
+    cited_texts = [segments.texts[segment] for segment in cited if segment in segments.texts]
+    support = _answer_support(pair, cited_texts)
+    question_support = answer_support(pair.question, cited_texts)
+    reasons = [
+        *_structure_reasons(pair, cited, segments, settings),
+        *_wording_reasons(pair, cited_texts, settings),
+        *_grounding_reasons(pair, cited, segments, settings, support, question_support),
+    ]
+    reasons = [reason for reason in reasons if settings.checks(reason)]
+    return PairValidation(valid=not reasons, reasons=reasons, answer_support=round(support, 4), question_support=round(question_support, 4))
+
+
+def _answer_support(pair: QAPair, cited_texts: list[str]) -> float:
+    """Share of the answer's content words in the segments; for a bare yes/no answer, of the question's entities.
+
+    "Yes" has no content word to look up; whether the segments can support it depends on whether
+    they hold the things the question asks about (quality_checks.yes_no_support).
+    """
+    yes_no = yes_no_support(pair.question, pair.answer, cited_texts)
+    return answer_support(pair.answer, cited_texts) if yes_no is None else yes_no
+
+
+def _structure_reasons(pair: QAPair, cited: list[int], segments: RowSegments, settings: ValidationSettings) -> list[str]:
+    """Segment IDs, hops and hop counts, and the complexity the generator was asked for."""
+    reasons: list[str] = []
     hop_ids = [segment for hop in pair.hop_contexts for segment in hop.segment_ids]
-    if missing or any(segment not in segments.texts for segment in hop_ids):
+    if any(segment not in segments.texts for segment in [*cited, *hop_ids]):
         reasons.append("unknown_segment_id")
     if len(cited) != len(pair.segment_ids):
         reasons.append("repeated_segment_id")
@@ -186,9 +231,9 @@ def validate_pair(pair: QAPair, segments: RowSegments, settings: ValidationSetti
     if [hop.hop_number for hop in pair.hop_contexts] != list(range(1, len(pair.hop_contexts) + 1)):
         reasons.append("hop_numbers_out_of_order")
     if pair.query_type == QueryType.MULTI_HOP:
-        # A multi-hop question needs at least two hops, whatever --min-hops says.
-        low = max(2, settings.min_hops)
-        if not low <= pair.hop_count <= settings.max_hops:
+        # A multi-hop question needs at least two hops, whatever --min-hops says; the range is the generator's.
+        low, high = (max(2, settings.min_hops), settings.max_hops) if settings.enforce_hop_range else (2, pair.hop_count)
+        if not low <= pair.hop_count <= high:
             reasons.append("hop_count_out_of_range")
         hop_sets = [frozenset(hop.segment_ids) for hop in pair.hop_contexts]
         if len(hop_sets) >= 2 and len(set(hop_sets)) < len(hop_sets):
@@ -197,40 +242,78 @@ def validate_pair(pair: QAPair, segments: RowSegments, settings: ValidationSetti
         reasons.append("single_hop_expected")
     if pair.question_complexity < settings.min_complexity:
         reasons.append("complexity_too_low")
+    return reasons
+
+
+def _wording_reasons(pair: QAPair, cited_texts: list[str], settings: ValidationSettings) -> list[str]:
+    """How the question and answer are written: standalone, one question, no loops, no debris, not copied."""
+    reasons: list[str] = []
     if is_source_relative(pair.question):
         reasons.append("source_relative_question")
     if is_source_relative(pair.answer):
         reasons.append("source_relative_answer")
     if len(pair.question.split()) < settings.min_question_words:
         reasons.append("question_too_short")
-    if pair.question.count("?") > 1:
-        # "What is a Signature? What is a Signature?": a query asks one thing (no gold question has two "?").
+    if pair.question.count("?") > 1 or runs_questions_together(pair.question):
+        # "What is a Signature? What is a Signature?": a query asks one thing (no gold question has two "?",
+        # nor two sentences of which the first is a question).
         reasons.append("several_questions")
     if is_repetitive(pair.question) or is_repetitive(pair.answer):
         reasons.append("repetitive_text")
-    cited_texts = [segments.texts[segment] for segment in cited if segment in segments.texts]
+    if settings.checks("garbled_text") and (is_garbled(pair.question) or is_garbled(pair.answer)):
+        reasons.append("garbled_text")
     if copies_source(pair.question, pair.answer, cited_texts):
         reasons.append("question_copies_source")
-    support = answer_support(pair.answer, cited_texts)
+    return reasons
+
+
+def _grounding_reasons(
+    pair: QAPair, cited: list[int], segments: RowSegments, settings: ValidationSettings, support: float, question_support: float
+) -> list[str]:
+    """Whether the cited segments hold the answer and what the question names, in the question's language."""
+    reasons: list[str] = []
+    cited_texts = [segments.texts[segment] for segment in cited if segment in segments.texts]
     if support < settings.min_answer_support:
         reasons.append("answer_not_supported")
     # Same measure for the question: a retrieval query must be about what its positives say.
-    question_support = answer_support(pair.question, cited_texts)
     if question_support < settings.min_question_support:
         reasons.append("question_not_grounded")
-    # Every cited segment becomes a positive for the query, so each must share at least one content
-    # word with the question, the answer or the summary of a hop that reads it. A model that cites
-    # every segment of the window (SmolLM2-135M's habit) would otherwise teach false positives.
-    # All 144 gold pairs pass (2 of them only through a hop summary: the bridge of a multi-hop).
+    # The next two judge pairs whose question and answer the segments do hold: no second reason for one defect.
+    grounded = support >= settings.min_answer_support and question_support >= settings.min_question_support
+    if grounded and settings.checks("question_too_generic") and is_generic_question(pair.question, cited_texts):
+        reasons.append("question_too_generic")
+    if grounded and settings.checks("single_segment_suffices") and _one_hop_suffices(pair, segments):
+        reasons.append("single_segment_suffices")
+    if settings.checks("language_mismatch") and language_mismatch(pair.question, cited_texts, settings.language):
+        reasons.append("language_mismatch")
+    if _unused_segment(pair, cited, segments):
+        reasons.append("segment_not_used")
+    return reasons
+
+
+def _one_hop_suffices(pair: QAPair, segments: RowSegments) -> bool:
+    """A multi_hop pair that the segments of one of its hops answer alone (quality_checks.sufficing_hop)."""
+    if pair.query_type != QueryType.MULTI_HOP:
+        return False
+    hop_texts = [[segments.texts[segment] for segment in hop.segment_ids if segment in segments.texts] for hop in pair.hop_contexts]
+    return sufficing_hop(pair.question, pair.answer, hop_texts) is not None
+
+
+def _unused_segment(pair: QAPair, cited: list[int], segments: RowSegments) -> bool:
+    """True if a cited segment shares no content word with the question, the answer or its hop's summary.
+
+    Every cited segment becomes a positive for the query, so each must be used. A model that cites
+    every segment of the window (SmolLM2-135M's habit) would otherwise teach false positives. All
+    144 gold pairs pass (2 of them only through a hop summary: the bridge of a multi-hop).
+    """
     pair_words = content_words(f"{pair.question} {pair.answer}")
     for segment in cited:
         if segment not in segments.texts:
             continue
         hop_words = content_words(" ".join(hop.summary for hop in pair.hop_contexts if segment in hop.segment_ids))
         if not ((pair_words | hop_words) - PROMPT_WORDS) & content_words(segments.texts[segment]):
-            reasons.append("segment_not_used")
-            break
-    return PairValidation(valid=not reasons, reasons=reasons, answer_support=round(support, 4), question_support=round(question_support, 4))
+            return True
+    return False
 
 
 def normalize_and_validate(pair: QAPair, segments: RowSegments, settings: ValidationSettings) -> tuple[QAPair, PairValidation]:

@@ -159,3 +159,12 @@ def test_two_questions_in_one_query_are_rejected():
 def test_this_text_is_source_relative():
     assert is_source_relative("What is the next section of this text?")
     assert is_source_relative("What does this section explain about metrics?")
+
+
+def test_every_reason_is_a_known_code():
+    from sdg_program.program.validation import REASON_CODES
+
+    broken = pair("According to the passage? what? {&x}", "Yes", [2, 9], query_type="multi_hop", hops=[[2], [2]], complexity=1)
+    reasons = validate_pair(QAPair.model_validate(broken), SEGMENTS, SETTINGS).reasons
+    assert reasons and set(reasons) <= set(REASON_CODES)
+    assert reasons == sorted(reasons, key=REASON_CODES.index)
