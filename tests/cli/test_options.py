@@ -17,7 +17,7 @@ COMMANDS = typer.main.get_command(app).commands
 NOT_A_FIELD_DEFAULT = {
     "chunk": {"input_dir", "output", "file_extensions", "verbose"},
     "generate": {"input_dir", "config_file", "print_resolved_config", "preview_rows", "resume", "overwrite", "file_extensions", "query_counts", "reasoning_counts", "verbose"},
-    "convert": {"input_path", "groups_json", "group_paraphrases", "verbose"},
+    "convert": {"input_path", "groups_json", "group_paraphrases", "disable_check", "verbose"},
     "compile": {"predictor", "report", "no_evaluate", "verbose"},
     "push": {"folder", "repo_id", "verbose"},
     "eval": {"beir_dir", "model", "dense", "verbose"},
