@@ -373,6 +373,11 @@ def model_folder(tmp_path) -> Path:
 
 def run_push_model(hub: FakeModelHub, tmp_path: Path, folder: Path, repo_id: str, visibility: str = "public", **env_changes: str | None) -> subprocess.CompletedProcess:
     """push_model in a fresh interpreter whose Hub is the fake one (huggingface_hub reads HF_ENDPOINT at import)."""
+    return run_against_hub(hub, tmp_path, ["-c", PUSH, str(folder), repo_id, visibility], **env_changes)
+
+
+def run_against_hub(hub: FakeModelHub, tmp_path: Path, arguments: list[str], **env_changes: str | None) -> subprocess.CompletedProcess:
+    """``python ARGUMENTS`` with the fake Hub as HF_ENDPOINT, a fresh HF home and the test token."""
     home = tmp_path / "home"
     (home / "hf").mkdir(parents=True, exist_ok=True)
     env = {name: value for name, value in os.environ.items() if not name.startswith(("HF_", "HUGGING", "TRANSFORMERS_"))}
@@ -383,7 +388,7 @@ def run_push_model(hub: FakeModelHub, tmp_path: Path, folder: Path, repo_id: str
             env.pop(name, None)
         else:
             env[name] = value
-    return subprocess.run([sys.executable, "-c", PUSH, str(folder), repo_id, visibility], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, *arguments], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
 
 
 def test_push_model_uploads_the_folder_as_a_model_repo(hub, model_folder, tmp_path):
@@ -397,6 +402,17 @@ def test_push_model_uploads_the_folder_as_a_model_repo(hub, model_folder, tmp_pa
     assert hub.unhandled == []
     assert TOKEN not in result.stdout + result.stderr
     assert all(TOKEN.encode() not in body for body in hub.received_bodies())
+
+
+@pytest.mark.slow
+def test_cli_push_with_model_uploads_a_private_model_repo(hub, model_folder, tmp_path):
+    """`sdg-program push FOLDER --repo-id ... --model` goes through the same upload as push_model."""
+    result = run_against_hub(hub, tmp_path, ["-m", "sdg_program", "push", str(model_folder), "--repo-id", "tester/cli-retriever", "--private", "--model"])
+    assert result.returncode == 0, result.stderr
+    assert f"to {hub.endpoint}/tester/cli-retriever" in result.stdout
+    assert "tester/cli-retriever" in hub.model_repos and hub.repos["tester/cli-retriever"].private
+    assert "model.safetensors" in hub.files("tester/cli-retriever")
+    assert TOKEN not in result.stdout + result.stderr
 
 
 def test_push_model_refusals_say_what_to_do(hub, model_folder, tmp_path):
