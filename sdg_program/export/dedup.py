@@ -3,8 +3,8 @@
 Generation deduplicates within one row only, and convert's paraphrase control merely puts near
 duplicates into one split; a retriever then still trains on the same question twice with two
 different positives, which teaches it that either passage is right. Here every candidate question
-is embedded (a batched ``datasets`` map), near neighbours are found across the whole set with
-blocked matrix products (``negatives.near_duplicate_links``: a block of rows against the rest, or
+is embedded once (``embedding.embed_column``; paraphrase grouping reuses the vectors), near
+neighbours are found across the whole set with blocked matrix products (``negatives.near_duplicate_links``: a block of rows against the rest, or
 an inverted-file index for large sets; never a full question-by-question matrix), and of each
 group of near duplicates only the best pair is kept: judged higher, then retrieved better (round
 trip rank), then first in the input. Every dropped pair records which kept pair it duplicates.
@@ -19,20 +19,6 @@ import numpy as np
 # How many nearest other questions each question is compared with: enough for any real cluster of
 # rewordings, and it keeps the link list linear in the number of questions.
 NEIGHBOURS = 10
-
-
-def embed_questions(dataset, model, batch_size: int) -> np.ndarray:
-    """L2-normalised question vectors, computed with a batched ``Dataset.map`` (Arrow-backed, bounded memory)."""
-    from sdg_program.backends.embedder import embed
-
-    if len(dataset) == 0:
-        return np.zeros((0, 0), dtype=np.float32)
-
-    def vectors(batch: dict[str, list]) -> dict[str, list]:
-        return {"vector": embed(batch["question"], model, batch_size=batch_size).tolist()}
-
-    mapped = dataset.select_columns(["question"]).map(vectors, batched=True, batch_size=max(batch_size, 256), new_fingerprint="question_vectors")
-    return np.asarray(mapped.with_format("numpy")["vector"], dtype=np.float32)
 
 
 def duplicate_links(vectors: np.ndarray, threshold: float) -> list[tuple[int, int]]:

@@ -14,7 +14,7 @@ from dataclasses import replace
 import numpy as np
 
 from sdg_program.export.config import ConvertConfig
-from sdg_program.export.dedup import choose_duplicates, duplicate_links, embed_questions, quality_order
+from sdg_program.export.dedup import choose_duplicates, duplicate_links, quality_order
 from sdg_program.export.embedding import LazyEmbedder, embed_column
 from sdg_program.export.gate import FilteredPairs
 from sdg_program.export.progress import ConvertProgress
@@ -51,8 +51,9 @@ def apply_quality_gate(pairs: FilteredPairs, corpus, config: ConvertConfig, embe
     if count == 0 or (not config.roundtrip and config.dedup_threshold is None):
         return pairs, summary
     model = embedder.get()
-    with progress.phase("embed questions"):
-        vectors = embed_questions(pairs.kept, model, config.embed_batch_size)
+    # The same column embedding as paraphrase grouping (assign.py), which then reuses these vectors.
+    with progress.phase("embed questions"), progress.bar("Embedding questions", count) as advance:
+        vectors = embed_column(pairs.kept, "question", model, config.embed_batch_size, advance)
     ranks: list[int | None] = [None] * count
     reasons = [""] * count
     if config.roundtrip:
