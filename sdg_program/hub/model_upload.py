@@ -16,7 +16,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from sdg_program.core.errors import HubError
-from sdg_program.hub.upload import _check_repo_id, _hub_error, _refuse_if_token_in, resolve_token
+from sdg_program.hub.upload import check_repo_id, hub_error, refuse_if_token_in, resolve_token
 
 logger = logging.getLogger(__name__)
 
@@ -37,16 +37,16 @@ def push_model(folder: Path, repo_id: str, *, private: bool = False, token: str 
     from huggingface_hub import constants
 
     folder = Path(folder)
-    _check_repo_id(repo_id)
+    check_repo_id(repo_id)
     files = check_model_folder(folder)
     if constants.HF_HUB_OFFLINE:
         raise HubError("HF_HUB_OFFLINE is set, so huggingface_hub will not upload; unset it (or set HF_HUB_OFFLINE=0) to push.")
     token = resolve_token(token)
-    _refuse_if_token_in(token, [path.read_text(encoding="utf-8", errors="replace") for path in files if path.suffix in TEXT_SUFFIXES])
+    refuse_if_token_in(token, [path.read_text(encoding="utf-8", errors="replace") for path in files if path.suffix in TEXT_SUFFIXES])
     try:
         return _upload(folder, repo_id, token=token, private=private, files=len(files))
     except Exception as error:
-        raise _hub_error(error, token, repo_id) from None
+        raise hub_error(error, token, repo_id) from None
 
 
 def check_model_folder(folder: Path) -> list[Path]:

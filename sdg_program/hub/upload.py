@@ -352,18 +352,18 @@ def push_export(
     """
     from huggingface_hub import constants
 
-    _check_repo_id(repo_id)
+    check_repo_id(repo_id)
     data = read_export(Path(folder))
     if constants.HF_HUB_OFFLINE:
         raise HubError("HF_HUB_OFFLINE is set, so huggingface_hub will not upload; unset it (or set HF_HUB_OFFLINE=0) to push.")
     token = resolve_token(token)
     questions, corpus = build_datasets(data)
     card = build_card(card_facts(data, repo_id, license=license, pretty_name=pretty_name))
-    _refuse_if_token_in(token, [str(card), *(row.text for row in data.corpus), *(row.question for rows in data.splits.values() for row in rows)])
+    refuse_if_token_in(token, [str(card), *(row.text for row in data.corpus), *(row.question for rows in data.splits.values() for row in rows)])
     try:
         return _upload(repo_id, token=token, private=private, questions=questions, corpus=corpus, card=card, pretty_name=pretty_name, license=license, data=data)
     except Exception as error:
-        raise _hub_error(error, token, repo_id) from None
+        raise hub_error(error, token, repo_id) from None
 
 
 def _upload(repo_id: str, *, token: str, private: bool, questions: Any, corpus: Any, card: Any, pretty_name: str | None, license: str, data: ExportData) -> PushResult:
@@ -391,7 +391,7 @@ def _upload(repo_id: str, *, token: str, private: bool, questions: Any, corpus: 
     )
 
 
-def _check_repo_id(repo_id: str) -> None:
+def check_repo_id(repo_id: str) -> None:
     from huggingface_hub.utils import HFValidationError, validate_repo_id
 
     try:
@@ -400,13 +400,13 @@ def _check_repo_id(repo_id: str) -> None:
         raise HubError(f"--repo-id {repo_id!r} is not a valid repository name (expected user/name): {error}") from None
 
 
-def _refuse_if_token_in(token: str, texts: list[str]) -> None:
+def refuse_if_token_in(token: str, texts: list[str]) -> None:
     """Never publish the credential itself, even if a document happens to contain it."""
     if any(token in text for text in texts):
         raise HubError("The Hugging Face token appears in the data or the card; refusing to upload it.")
 
 
-def _hub_error(error: Exception, token: str, repo_id: str) -> HubError:
+def hub_error(error: Exception, token: str, repo_id: str) -> HubError:
     """A printable error: what failed, a hint for the usual causes, no token anywhere."""
     if isinstance(error, HubError):
         message = str(error)
