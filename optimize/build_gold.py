@@ -375,16 +375,16 @@ def musique_example(record: dict) -> GoldExample | None:
 
 DOC_SPECS: list[dict] = [
     {
-        "path": "learn/index.md", "chunks": 3, "terms": ["DSPy Programming", "DSPy Optimization"],
+        "path": "learn/index.md", "chunks": 4, "terms": ["DSPy Programming", "DSPy Optimization"],
         "pairs": [
             ("what are the three stages of building an AI system with DSPy",
              "DSPy Programming (define the task and an initial pipeline), DSPy Evaluation (collect a development set and define a metric), and DSPy Optimization (tune the prompts or weights with optimizers).",
-             [([1, 2], "The three stages are DSPy Programming, DSPy Evaluation and DSPy Optimization.")],
+             [([1, 2, 3], "The three stages are DSPy Programming, DSPy Evaluation and DSPy Optimization.")],
              "structural", "procedural", 2, ["three stages", "Programming", "Evaluation", "Optimization"]),
             ("why run DSPy optimization only after programming and evaluation are in place",
              "Because launching optimization runs with a poorly designed program or a bad metric is unproductive; the stages go programming, then evaluation with a metric, then optimization.",
-             [([2], "Evaluation collects a development set and defines a metric before optimization tunes prompts or weights."),
-              ([3], "Optimizing a poorly designed program or with a bad metric is unproductive.")],
+             [([3], "Evaluation collects a development set and defines a metric before optimization tunes prompts or weights."),
+              ([4], "Optimizing a poorly designed program or with a bad metric is unproductive.")],
              "multi_hop", "causal", 3, ["unproductive", "bad metric", "development set"]),
         ],
     },
@@ -564,11 +564,11 @@ DOC_SPECS: list[dict] = [
         "pairs": [
             ("what concerns does DSPy separate that a conventional prompt couples together",
              "The signature (inputs and outputs), the adapter (formatting and parsing), the module's strategy such as thinking step by step or tool use, and trial-and-error optimization; DSPy separates them and automates the lower-level ones.",
-             [([7], "A conventional prompt mixes signature, adapter, module logic and manual optimization; DSPy separates them.")],
+             [([6], "A conventional prompt mixes signature, adapter, module logic and manual optimization; DSPy separates them.")],
              "structural", "relational", 3, ["signature", "adapter", "module", "separates"]),
             ("can dspy.ChainOfThought be swapped for dspy.ProgramOfThought without changing signatures",
              "Yes: one module, like dspy.ChainOfThought, can be exchanged for another, like dspy.ProgramOfThought, without modifying the signatures.",
-             [([8], "Modules can be exchanged without modifying signatures.")],
+             [([7], "Modules can be exchanged without modifying signatures.")],
              "contextual", "factual", 2, ["ChainOfThought", "ProgramOfThought", "without modifying"]),
             ("what module should a first DSPy pipeline start with",
              "Start simple, perhaps with a single dspy.ChainOfThought module, and add complexity incrementally based on observations.",

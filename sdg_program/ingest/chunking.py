@@ -24,6 +24,7 @@ from sdg_program.ingest import documents
 from sdg_program.ingest.bundling import check_manifest, group_semantic, load_manifest
 from sdg_program.ingest.config import ChunkingConfig
 from sdg_program.ingest.documents import Document, Skip, SourceFile
+from sdg_program.ingest.includes import IncludeResolver
 from sdg_program.ingest.markup import Unit, markup_for_extension, parse_units
 from sdg_program.ingest.sections import group_sections, render_sections
 
@@ -88,16 +89,17 @@ def chunk_text(
     sentences_per_chunk: int = 5,
     max_chunk_chars: int = 2000,
     first_chunk_id: int = 1,
+    includes: IncludeResolver | None = None,
 ) -> list[Chunk]:
     """Chunk one document's text.
 
     A chunk holds up to ``sentences_per_chunk`` units (sentences, code blocks, tables)
     and at most ``max_chunk_chars`` characters. A heading always starts a new chunk and
     stays attached to the content it titles; a trailing heading with no content joins
-    the previous chunk.
+    the previous chunk. ``includes`` resolves Markdown snippet includes (dropped without it).
     """
     units: list[Unit] = []
-    for unit in parse_units(text, markup):  # type: ignore[arg-type]
+    for unit in parse_units(text, markup, includes=includes):  # type: ignore[arg-type]
         units.extend(_split_long_unit(unit, max_chunk_chars))
 
     groups: list[tuple[list[Unit], list[str]]] = []
@@ -236,6 +238,7 @@ def _read_and_chunk(source: SourceFile, config: ChunkingConfig, report: Chunking
             markup=markup,
             sentences_per_chunk=config.sentences_per_chunk,
             max_chunk_chars=config.max_chunk_chars,
+            includes=IncludeResolver(config.input_dir, source.path, max_bytes=config.max_file_bytes or 50_000_000) if config.resolve_includes else None,
         )
     except Exception as error:  # a parser bug must not end the run; say which file
         logger.exception("chunking failed for %s", source.doc_id)

@@ -30,6 +30,10 @@ class ChunkingConfig(BaseModel):
     max_file_bytes: int | None = Field(50_000_000, ge=1, description="Skip files larger than this")
     follow_symlinks: bool = True
     allow_external_symlinks: bool = False
+    resolve_includes: bool = Field(
+        False,
+        description="Replace Markdown snippet includes (--8<-- \"file\", {* file *}) by the named file's text, for files inside input_dir; off: drop them",
+    )
     sentences_per_chunk: int = Field(5, ge=1)
     max_chunk_chars: int = Field(2000, ge=100, description="Character cap per chunk; longer units are split")
     num_sections: int = Field(1, ge=1)

@@ -26,7 +26,8 @@ def test_table_is_one_unit():
     source = "Before.\n\n| a | b |\n|---|---|\n| 1. x | 2. y |\n| 3 | 4 |\n\nAfter."
     units = parse_units(source)
     assert [unit.kind for unit in units] == ["sentence", "table", "sentence"]
-    assert units[1].text.count("\n") == 3
+    assert units[1].text == "a | b\n1. x | 2. y\n3 | 4"  # rows of cells; the delimiter row and outer pipes are syntax
+    assert source[units[1].start : units[1].end] == "| a | b |\n|---|---|\n| 1. x | 2. y |\n| 3 | 4 |"
 
 
 def test_html_mdx_tags_and_comments_are_removed_and_links_keep_their_text():
@@ -80,7 +81,8 @@ def test_rst_headings_directives_and_literal_blocks():
     assert kinds(parse_units(source, "rst")) == [
         ("heading", "Title"),
         ("sentence", "Intro text:"),
-        ("code", "    code line. more."),
+        ("code", "code line. more."),  # a literal block's indentation is reST syntax, not code
+        ("sentence", "hidden."),  # an admonition's content is text of the document
         ("heading", "Section"),
         ("sentence", "Body."),
     ]

@@ -16,15 +16,15 @@ from optimize.compile import CompileConfig, compile_program, evaluate_program
 from optimize.gold import GOLD_FILES, load_gold_records
 from sdg_program.cli.compile import compile_command
 from sdg_program.core.errors import RowFailed
+from sdg_program.core.resources import gold_dir
 from sdg_program.ingest.chunking import ChunkedDocument, chunk_text, make_seed_row
 from sdg_program.ingest.config import ChunkingConfig
 from sdg_program.program.compiled import LOCAL_DEFAULT_PROGRAM, resolve_program
 from sdg_program.program.retrieval_sdg import RetrievalSDG
 from sdg_program.program.settings import GenerationSettings
-from tests.conftest import REPO
 from tests.fake_lm import EXTRACT_KEY, GENERATE_KEY, JUDGE_KEY, artifacts, evaluation, pair, scripted_lm
 
-GOLD = REPO / "data" / "gold"
+GOLD = gold_dir()
 
 
 def tiny_gold(target: Path, train: int = 6, dev: int = 2, judge: int = 4) -> Path:
@@ -82,11 +82,17 @@ def test_labeled_demos_win_when_they_help(tmp_path):
     """With a model that answers well only when shown a demo, the search must keep demos."""
     gold = tiny_gold(tmp_path / "gold")
 
+    examples = [record for name in ("train", "dev") for record in load_gold_records(gold / GOLD_FILES[name])]
+
     class DemoSensitive(dspy.utils.dummies.DummyLM):
+        """Shown a demo, it writes the scored row's own reference pair; without one, a source-relative non-question."""
+
         def __call__(self, prompt=None, messages=None, **kwargs):
             shown_demo = sum(1 for message in messages or [] if message["role"] == "assistant") > 0
-            good = {"pairs": [pair("where does ReActV2 store tool calls and results", "ReActV2 stores calls and results in structured dspy.History.", [2])]}
-            bad = {"pairs": [pair("what does the passage say", "nothing", [1])]}
+            scored = messages[-1]["content"]
+            row = next(example for example in examples if example.row.chunks[-1].text[:80] in scored)
+            good = {"pairs": [row.pairs[0].model_dump(mode="json")]}
+            bad = {"pairs": [pair("what does the passage say", "nothing", [row.row.chunks[0].chunk_id])]}
             return [json.dumps({"qa_pairs": good if shown_demo else bad})]
 
     lm = DemoSensitive([])
