@@ -51,6 +51,7 @@ from optimize import metrics
 from optimize.demos import demo_chars, label_free_example, slim_demos, stage_examples
 from optimize.gold import load_gold_dir
 from optimize.stages import STAGES, Runtime
+from sdg_program.core.resources import gold_dir as shipped_gold_dir
 from sdg_program.ingest.config import ChunkingConfig
 from sdg_program.program.retrieval_sdg import RetrievalSDG
 from sdg_program.program.settings import GenerationSettings
@@ -78,7 +79,7 @@ class CompileConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    gold_dir: Path = Path("data/gold")
+    gold_dir: Path = Field(default_factory=shipped_gold_dir, description="Gold folder; default: the gold set shipped with sdg-program (data/gold)")
     input_dir: Path | None = Field(None, description="User documents: their rows join the selection set (label-free metrics)")
     user_rows: int = Field(4, ge=0, description="At most this many rows from --input-dir")
     optimizer: Optimizer = "bootstrap"

@@ -46,3 +46,13 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "core.errors": ["SdgError"],
     },
 )
+_export = __getattr__
+
+
+def __getattr__(name: str):
+    """``__version__`` from the installed metadata (pyproject.toml's ``[project] version``), else the lazy exports."""
+    if name == "__version__":
+        from sdg_program.core.versions import package_version
+
+        return package_version()
+    return _export(name)

@@ -18,6 +18,7 @@ from sdg_program.cli.evaluate import eval_command
 from sdg_program.cli.finetune import finetune_command
 from sdg_program.cli.generate import generate_command
 from sdg_program.cli.push import push_command
+from sdg_program.cli.scan import scan_command
 
 app = typer.Typer(
     name="sdg-program",
@@ -32,6 +33,7 @@ app.command("chunk")(chunk_command)
 app.command("generate")(generate_command)
 app.command("compile")(compile_command)
 app.command("convert")(convert_command)
+app.command("scan")(scan_command)
 app.command("push")(push_command)
 app.command("eval")(eval_command)
 app.command("finetune")(finetune_command)
@@ -39,15 +41,15 @@ app.command("finetune")(finetune_command)
 
 def _print_version(value: bool) -> None:
     if value:
-        from importlib.metadata import version
+        from sdg_program.core.versions import version_lines
 
-        print(f"sdg-program {version('sdg-program')}")
+        print("\n".join(version_lines()))
         raise typer.Exit()
 
 
 @app.callback()
 def _root(
-    version: Annotated[Optional[bool], typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")] = None,
+    version: Annotated[Optional[bool], typer.Option("--version", callback=_print_version, is_eager=True, help="Print the versions of sdg-program, DSPy, llama-cpp-python and the embedded models, and exit.")] = None,
 ) -> None:
     """Turn a folder of documents into retriever training and evaluation data.
 
@@ -61,5 +63,5 @@ def _root(
 
 
 def main() -> None:
-    """Run the command line (what the ``sdg-program`` script and ``python -m sdg_program`` do)."""
-    app()
+    """Run the command line (``sdg_program.__main__.main``, behind the ``sdg-program`` script and ``python -m sdg_program``, calls it)."""
+    app(prog_name="sdg-program")

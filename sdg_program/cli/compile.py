@@ -25,7 +25,7 @@ MODELS = "Models"
 
 
 def compile_command(
-    gold: Annotated[Path, typer.Option("--gold", help="Gold folder with train.jsonl, dev.jsonl and judge.jsonl.", rich_help_panel=DATA)] = default_of(CompileConfig, "gold_dir"),
+    gold: Annotated[Path, typer.Option("--gold", help="Gold folder with train.jsonl, dev.jsonl and judge.jsonl. Default: the gold set shipped with sdg-program.", rich_help_panel=DATA)] = default_of(CompileConfig, "gold_dir"),
     input_dir: Annotated[Optional[Path], typer.Option("--input-dir", "-i", help="Your own documents: their rows join the selection set and are scored with the label-free metric parts.", rich_help_panel=DATA)] = default_of(CompileConfig, "input_dir"),
     user_rows: Annotated[int, typer.Option(min=0, help="At most this many rows from --input-dir.", rich_help_panel=DATA)] = default_of(CompileConfig, "user_rows"),
     optimizer: Annotated[Literal["bootstrap", "mipro", "gepa"], typer.Option(help="bootstrap (few-shot random search: labeled gold demos and bootstrapped ones), mipro (MIPROv2 auto=light) or gepa (GEPA, reflective instruction search).", rich_help_panel=SEARCH)] = default_of(CompileConfig, "optimizer"),

