@@ -43,6 +43,7 @@ def convert_command(
     unroll_positives: Annotated[bool, typer.Option("--unroll-positives/--no-unroll-positives", help="Write one training example per positive passage (IDs suffixed _p1, _p2, ...).", rich_help_panel=NEGATIVES)] = default_of(ConvertConfig, "unroll_positives"),
     embedder: Annotated[Optional[str], typer.Option(help="sentence-transformers model name or path for mining and paraphrases. Default: the embedded all-MiniLM-L6-v2.", rich_help_panel=NEGATIVES)] = default_of(ConvertConfig, "embedder"),
     embed_batch_size: Annotated[int, typer.Option(min=1, help="Texts per encoder batch.", rich_help_panel=NEGATIVES)] = default_of(ConvertConfig, "embed_batch_size"),
+    redact: Annotated[bool, typer.Option("--redact/--no-redact", help="Mask credentials and personal data that the end-of-run scan finds as [REDACTED:kind] in every written file (recorded in report.json). Without it, findings are a warning and push refuses them.", rich_help_panel=IO)] = default_of(ConvertConfig, "redact"),
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every phase, not only warnings.")] = False,
 ) -> None:
     """Turn generated records into training files (train.json, val.json, corpus/) and a BEIR test set.
@@ -59,7 +60,7 @@ def convert_command(
         "num_negatives": num_negatives, "negative_margin": negative_margin, "unroll_positives": unroll_positives,
         "paraphrase_threshold": paraphrase_threshold if group_paraphrases else None,
         "embedder": embedder, "embed_batch_size": embed_batch_size, "roundtrip": roundtrip, "roundtrip_k": roundtrip_k,
-        "dedup_threshold": dedup_threshold, "language": language, "disabled_checks": disable_check or [],
+        "dedup_threshold": dedup_threshold, "language": language, "disabled_checks": disable_check or [], "redact": redact,
     })
     with reported_errors(PLAIN_USER_ERRORS):
         result = convert(config, console=console)

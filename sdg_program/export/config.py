@@ -60,6 +60,7 @@ class ConvertConfig(BaseModel):
     disabled_checks: list[str] = Field(default_factory=list, description="Validation reason codes not checked when records are validated here")
     embedder: str | None = Field(None, description="sentence-transformers model; default: bundled all-MiniLM-L6-v2")
     embed_batch_size: int = Field(64, ge=1)
+    redact: bool = Field(False, description="Mask credentials and personal data found in the written files as [REDACTED:kind] (export/redact.py); recorded in report.json")
 
     @model_validator(mode="after")
     def _check(self) -> "ConvertConfig":

@@ -21,6 +21,8 @@ records are never held in memory at once:
    with SIGKILL leaves only whole files, a temporary or two and its working folder; the next run
    removes those (they are named after the dead process) and rewrites every file, so re-running
    is the way to resume.
+7. **Scan** (``scan.py``, ``redact.py``): the written texts are searched for credentials and personal
+   data; findings are a warning in the report, and with ``redact`` they are masked in the files.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from sdg_program.export.nemo import remove_nemo_files, write_nemo
 from sdg_program.export.progress import ConvertProgress
 from sdg_program.export.quality_gate import apply_quality_gate
 from sdg_program.export.report import ConvertReport, build_report, render_html
+from sdg_program.export.scan import ScanSummary, scan_export
 from sdg_program.export.splits import load_groups
 
 logger = logging.getLogger(__name__)
@@ -92,6 +95,15 @@ def remove_stale_outputs(output_dir: Path) -> list[Path]:
     return removed
 
 
+def scan_output(output_dir: Path, redact: bool) -> ScanSummary:
+    """Scan the written files for credentials and personal data (a warning in the report); with ``redact``, mask them first."""
+    if redact:
+        from sdg_program.export.redact import redact_export
+
+        return redact_export(output_dir, record=False)
+    return scan_export(output_dir)
+
+
 def _convert(config: ConvertConfig, records_file: Path, output_dir: Path, corpus_id: str, groups: list[list[str]], workdir: Path, model,
              progress: ConvertProgress) -> tuple[ConvertReport, list[Path]]:
     """The phases in order; each is one call into the module that does it."""
@@ -117,7 +129,9 @@ def _convert(config: ConvertConfig, records_file: Path, output_dir: Path, corpus
         else:
             files, examples = write_nemo(output_dir, corpus_id, pairs.kept, pairs.question_ids, splits.kept_splits, train_corpus, negatives, config.unroll_positives)
         beir_files, examples["test"] = write_beir(output_dir, corpus, pairs.kept, pairs.question_ids, splits.kept_splits)
-    report = build_report(config, records_file, output_dir, corpus_id, stats, pairs, splits, corpus, train_corpus, negatives_summary, examples, gate_summary)
+    with progress.phase("scan"):
+        scan = scan_output(output_dir, config.redact)
+    report = build_report(config, records_file, output_dir, corpus_id, stats, pairs, splits, corpus, train_corpus, negatives_summary, examples, gate_summary, scan)
     with progress.phase("report"):
         write_json_atomic(output_dir / "report.json", report.model_dump(mode="json"))
         with atomic_path(output_dir / "report.html") as temporary:

@@ -8,5 +8,6 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "config": ["PushConfig"],
         "upload": ["push", "PushResult", "push_export"],
         "model_upload": ["push_model", "ModelPushResult"],
+        "publication": ["PublicationPlan", "PublicationRefused"],
     },
 )

@@ -3,7 +3,9 @@
 The card is built only from allow-listed facts: counts we computed, numbers from
 report.json, and chosen model names and settings from run.json. Nothing is copied
 wholesale, so local paths, endpoint hosts and credentials that a run file may hold
-never reach a public README.
+never reach a public README. It also states who can see the repository, what the
+pre-upload scan for credentials and personal data found (counts by kind, and what was
+masked), and the licence the uploader declared for the source documents.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from huggingface_hub import DatasetCard, DatasetCardData
 from pydantic import BaseModel, Field
 
 from sdg_program.core.secrets import redact, scrub
+from sdg_program.export.scan import ScanSummary
+from sdg_program.hub.licences import parse_licence
 
 # Models we ship or default to, and the licence each one is published under.
 KNOWN_MODELS: dict[str, tuple[str, str, str]] = {
@@ -54,12 +58,16 @@ class CardFacts(BaseModel):
     corpus_id: str | None = None
     report: dict[str, Any] | None = None
     run: dict[str, Any] | None = None
+    private: bool | None = Field(None, description="Visibility of the repository (None: not known)")
+    scan: ScanSummary | None = Field(None, description="The pre-upload scan of the texts")
+    redacted: dict[str, int] = Field(default_factory=dict, description="Findings masked before the push (report.json scan.redacted), by kind")
+    findings_allowed: bool = Field(False, description="The uploader pushed despite findings (--allow-findings)")
 
 
 def build_card(facts: CardFacts) -> DatasetCard:
     """The README: YAML metadata (licence, task, configs) and a body that explains the data."""
     metadata = DatasetCardData(
-        license=facts.license,
+        **parse_licence(facts.license).metadata(),
         task_categories=["text-retrieval"],
         task_ids=["document-retrieval"],
         tags=["synthetic", "retrieval", "beir", "sdg-program"],
@@ -75,6 +83,7 @@ def build_card(facts: CardFacts) -> DatasetCard:
             "language model from a folder of documents, each tied to the exact passages that answer it.",
             "",
             *_licence_section(facts.license),
+            *_safety_section(facts),
             *_layout_section(facts),
             *_usage_section(facts.repo_id),
             *_generation_section(facts.run),
@@ -94,18 +103,53 @@ def size_category(rows: int) -> str:
 
 def _licence_section(license: str) -> list[str]:
     lines = ["## Licence", ""]
-    if license == "other":
+    declared = parse_licence(license)
+    if not declared.is_declared:
         lines.append(
             "**The licence is not set.** The questions and passages are derived from the source documents, so the "
             "dataset carries their licence: set it with `sdg-program push --license <id>` (for example `cc-by-4.0`) "
             "or edit the `license` field above."
         )
     else:
+        named = ", ".join(f"`{_cell(entry)}`" for entry in declared.declared)
         lines.append(
-            f"Published as `{license}`. The passages are taken from the source documents and the questions derived "
-            "from them; the uploader chose this licence and is responsible for it matching the documents' terms."
+            f"The uploader declared the source documents' licence as {named}. The passages are taken from those "
+            "documents and the questions derived from them, so the dataset is published under the same terms; the "
+            "uploader is responsible for that declaration."
         )
+        if declared.other:
+            lines += ["", "Not a licence ID the Hub knows, so the metadata above says `other`."]
     lines += ["", "Licences of the models that wrote or filtered the data are listed under *How it was generated*.", ""]
+    return lines
+
+
+def _safety_section(facts: CardFacts) -> list[str]:
+    """Visibility, and what the scan for credentials and personal data found before the upload."""
+    lines = ["## Visibility and sensitive data", ""]
+    if facts.private is not None:
+        lines += [f"Pushed to a **{'private' if facts.private else 'public'}** repository by `sdg-program push` "
+                  f"({'visible only to its owner and members' if facts.private else 'anyone can read and download it'}).", ""]
+    if facts.scan is None:
+        return lines + ["The texts were not scanned for credentials or personal data.", ""]
+    scan = facts.scan
+    lines.append(
+        f"Before the upload, every passage ({scan.passages}), question and answer ({scan.questions} questions) was scanned "
+        f"for credentials and personal data with {scan.detectors}."
+    )
+    if scan.clean:
+        lines.append("Nothing was found.")
+    else:
+        allowed = " The uploader chose to publish them (`--allow-findings`)." if facts.findings_allowed else ""
+        lines.append(f"**{scan.findings_total} possible findings remain in the data**: {scan.counts_text()}.{allowed}")
+    if facts.redacted:
+        masked = ", ".join(f"{kind} {count}" for kind, count in facts.redacted.items())
+        lines.append(f"Earlier findings were masked in the texts as `[REDACTED:<kind>]` (`sdg-program scan --redact`): {masked}.")
+    lines.append("")
+    if not scan.clean or facts.redacted:
+        lines += ["| kind | found now | masked |", "|---|---:|---:|"]
+        for kind in sorted(set(scan.counts) | set(facts.redacted)):
+            lines.append(f"| {kind} | {scan.counts.get(kind, 0)} | {facts.redacted.get(kind, 0)} |")
+        lines.append("")
     return lines
 
 
@@ -180,7 +224,9 @@ def _generation_section(run: dict[str, Any] | None) -> list[str]:
     embedder = _embedder_name(config.get("embedder"), models.get("embedder"))
     lines.append(f"| embedder | {_cell(embedder)} | {_licence_of(embedder)} |")
     lines.append("")
-    if models.get("self_judging") is True:
+    if models.get("judge") == "off":
+        lines += ["No LLM judge ran (the judge was off): pairs were kept on deterministic checks and the retrieval round trip only.", ""]
+    elif models.get("self_judging") is True:
         lines += ["The judge was the generating model (self-grading).", ""]
     settings = _settings(config)
     if settings:
@@ -194,7 +240,8 @@ def _counts_section(facts: CardFacts) -> list[str]:
         lines.append(f"| {split} | {count} | {facts.mean_positives.get(split, 0):.2f} | {facts.mean_negatives.get(split, 0):.2f} |")
     training = "" if facts.training_corpus_rows is None else f" ({facts.training_corpus_rows} in the training corpus)"
     lines += ["", f"Corpus: {facts.corpus_rows} passages{training}.", ""]
-    for title, source in (("Conversion (report.json)", facts.report), ("Generation (run.json)", (facts.run or {}).get("counts"))):
+    report = {key: value for key, value in (facts.report or {}).items() if key != "scan"}  # the scan has its own section
+    for title, source in (("Conversion (report.json)", report), ("Generation (run.json)", (facts.run or {}).get("counts"))):
         numbers = flatten_numbers(source) if isinstance(source, dict) else {}
         if numbers:
             lines += [f"### {title}", "", "| count | value |", "|---|---:|", *[f"| `{key}` | {value} |" for key, value in numbers.items()], ""]

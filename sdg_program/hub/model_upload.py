@@ -5,7 +5,9 @@ card, so it is uploaded as is, in one commit, with ``HfApi.create_repo`` and ``u
 The rules are those of the dataset push (``sdg_program.hub.upload``): the token comes from
 huggingface_hub's own lookup (HF_TOKEN, then ``hf auth login``), is handed to huggingface_hub
 only and is scrubbed from every message; HF_HUB_OFFLINE refuses the push; everything local is
-checked before the first request, so a wrong folder never creates an empty repository.
+checked before the first request, so a wrong folder never creates an empty repository. A model
+repository is private by default too (a model trained on internal documents can repeat them),
+and a public one is confirmed through the same ``confirm`` callback as a dataset.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from sdg_program.core.errors import HubError
+from sdg_program.hub.publication import Confirm, PublicationPlan, confirmed, public_repo_refusal
 from sdg_program.hub.upload import check_repo_id, hub_error, refuse_if_token_in, resolve_token
 
 logger = logging.getLogger(__name__)
@@ -32,8 +35,11 @@ class ModelPushResult(BaseModel):
     files: int
 
 
-def push_model(folder: Path, repo_id: str, *, private: bool = False, token: str | None = None) -> ModelPushResult:
-    """Upload a saved sentence-transformers model folder to ``repo_id`` (created if needed); returns where it went."""
+def push_model(folder: Path, repo_id: str, *, private: bool = True, token: str | None = None, confirm: Confirm | None = None) -> ModelPushResult:
+    """Upload a saved sentence-transformers model folder to ``repo_id`` (created if needed); returns where it went.
+
+    ``private=False`` asks ``confirm`` first when one is given (``sdg_program.push`` always gives one).
+    """
     from huggingface_hub import constants
 
     folder = Path(folder)
@@ -43,6 +49,8 @@ def push_model(folder: Path, repo_id: str, *, private: bool = False, token: str 
         raise HubError("HF_HUB_OFFLINE is set, so huggingface_hub will not upload; unset it (or set HF_HUB_OFFLINE=0) to push.")
     token = resolve_token(token)
     refuse_if_token_in(token, [path.read_text(encoding="utf-8", errors="replace") for path in files if path.suffix in TEXT_SUFFIXES])
+    if not private and confirm is not None:
+        confirmed(PublicationPlan(repo_id=repo_id, repo_type="model", files=len(files)), confirm)
     try:
         return _upload(folder, repo_id, token=token, private=private, files=len(files))
     except Exception as error:
@@ -67,7 +75,7 @@ def _upload(folder: Path, repo_id: str, *, token: str, private: bool, files: int
     repo_url = api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
     repo_id = repo_url.repo_id  # "name" without a namespace resolves to the user's own
     if private and not api.repo_info(repo_id, repo_type="model").private:
-        raise HubError(f"{repo_id} already exists and is public; private does not change an existing repository. Make it private in its settings first, or choose another name.")
+        raise HubError(public_repo_refusal(repo_id))
     logger.info("Uploading %d files from %s to %s", files, folder, repo_id)
     commit = api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type="model", ignore_patterns=IGNORED, commit_message="Upload fine-tuned retriever (sdg-program finetune)")
     return ModelPushResult(repo_id=repo_id, url=f"{api.endpoint}/{repo_id}", commit_url=getattr(commit, "commit_url", None), files=files)

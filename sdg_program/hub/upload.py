@@ -17,6 +17,12 @@ the same content IDs there, but to be safe they are mapped to the training corpu
 by exact text (BEIR-only passages keep the content ID `d_` + sha256(text)[:16]), so the
 Hub dataset has one ID space.
 
+Before anything leaves the machine, every passage, question and answer is scanned for
+credentials and personal data (``sdg_program.export.scan``): findings refuse the push unless
+``allow_findings``; they are listed by kind, document and ID, never by value. The repository
+is private unless the caller asks for a public one, and a public push must be confirmed
+(``sdg_program.hub.publication``); an existing public repository is refused to a private push.
+
 The upload is the ordinary path of both libraries: `HfApi` creates the repo and commits
 the card, `DatasetDict.push_to_hub` writes the Parquet shards and merges its `configs` and
 `dataset_info` into that card. The endpoint is whatever huggingface_hub and datasets read
@@ -39,8 +45,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sdg_program.core.errors import ExportFolderError, HubError, NoTokenError
 from sdg_program.core.secrets import REDACTED, scrub
 from sdg_program.export.nemo import TrainingExample, TrainingFile
+from sdg_program.export.scan import ScanSummary, scan_export, sensitive_data_error
 from sdg_program.hub.card import CardFacts, build_card
 from sdg_program.hub.config import PushConfig
+from sdg_program.hub.publication import Confirm, PublicationPlan, PublicationRefused, accept, confirmed, public_repo_refusal
 
 if TYPE_CHECKING:
     from sdg_program.hub.model_upload import ModelPushResult
@@ -105,8 +113,10 @@ class PushResult(BaseModel):
     repo_id: str
     url: str
     commit_url: str | None = None
+    private: bool = True
     split_rows: dict[str, int]
     corpus_rows: int
+    findings: dict[str, int] = Field(default_factory=dict, description="Scan findings uploaded with --allow-findings, by kind")
 
 
 # --- reading ---------------------------------------------------------------------------
@@ -294,7 +304,8 @@ def build_datasets(data: ExportData) -> tuple[Any, Any]:
     return questions, corpus
 
 
-def card_facts(data: ExportData, repo_id: str, *, license: str, pretty_name: str | None) -> CardFacts:
+def card_facts(data: ExportData, repo_id: str, *, license: str, pretty_name: str | None, private: bool | None = None,
+               scan: ScanSummary | None = None, findings_allowed: bool = False) -> CardFacts:
     def mean(values: list[int]) -> float:
         return sum(values) / len(values) if values else 0.0
 
@@ -310,7 +321,18 @@ def card_facts(data: ExportData, repo_id: str, *, license: str, pretty_name: str
         corpus_id=data.corpus_id,
         report=data.report,
         run=data.run,
+        private=private,
+        scan=scan,
+        redacted=_redacted_before(data.report),
+        findings_allowed=findings_allowed and scan is not None and not scan.clean,
     )
+
+
+def _redacted_before(report: dict[str, Any] | None) -> dict[str, int]:
+    """What `scan --redact` (or `convert` with redact) masked, from report.json."""
+    scan = (report or {}).get("scan")
+    masked = scan.get("redacted") if isinstance(scan, dict) else None
+    return {str(kind): int(count) for kind, count in masked.items() if isinstance(count, int)} if isinstance(masked, dict) else {}
 
 
 # --- pushing ---------------------------------------------------------------------------
@@ -326,56 +348,81 @@ def resolve_token(token: str | None = None) -> str:
     return token
 
 
-def push(config: PushConfig, *, token: str | None = None) -> "PushResult | ModelPushResult":
+def push(config: PushConfig, *, token: str | None = None, confirm: Confirm | None = None) -> "PushResult | ModelPushResult":
     """``sdg-program push`` as a function: upload the convert folder of ``config`` with its card,
-    or with ``config.model`` the model folder ``sdg-program finetune`` wrote."""
+    or with ``config.model`` the model folder ``sdg-program finetune`` wrote.
+
+    A public push (``private=False``) is confirmed by ``confirm`` (called with what would become
+    public, before the first request) or by ``config.yes``; with neither it is refused.
+    """
+    if not config.private and confirm is None:
+        if not config.yes:
+            raise PublicationRefused(f"A public push to {config.repo_id} must be confirmed: pass yes=True (the CLI: --public --yes) or a confirm callback, or push private.")
+        confirm = accept
     if config.model:
         from sdg_program.hub.model_upload import push_model
 
-        return push_model(config.folder, config.repo_id, private=config.private, token=token)
-    return push_export(config.folder, config.repo_id, private=config.private, license=config.license, pretty_name=config.pretty_name, token=token)
+        return push_model(config.folder, config.repo_id, private=config.private, token=token, confirm=confirm)
+    return push_export(config.folder, config.repo_id, private=config.private, license=config.license, pretty_name=config.pretty_name,
+                       token=token, allow_findings=config.allow_findings, confirm=confirm)
 
 
 def push_export(
     folder: Path,
     repo_id: str,
     *,
-    private: bool = False,
+    private: bool = True,
     license: str = "other",
     pretty_name: str | None = None,
     token: str | None = None,
+    allow_findings: bool = False,
+    confirm: Confirm | None = None,
 ) -> PushResult:
     """Upload a convert folder as a dataset repository with a card; returns where it went.
 
-    Everything local (reading, cross-checks, the card) happens before the first request,
-    so a bad folder never leaves a half-made repository behind.
+    Everything local (reading, cross-checks, the scan for credentials and personal data, the
+    card, the confirmation of a public push) happens before the first request, so a bad folder
+    never leaves a half-made repository behind and a refused push sends nothing.
     """
     from huggingface_hub import constants
 
     check_repo_id(repo_id)
-    data = read_export(Path(folder))
+    folder = Path(folder)
+    data = read_export(folder)
+    scan = scan_export(folder)
+    if not scan.clean and not allow_findings:
+        raise sensitive_data_error(folder, scan)
     if constants.HF_HUB_OFFLINE:
         raise HubError("HF_HUB_OFFLINE is set, so huggingface_hub will not upload; unset it (or set HF_HUB_OFFLINE=0) to push.")
     token = resolve_token(token)
     questions, corpus = build_datasets(data)
-    card = build_card(card_facts(data, repo_id, license=license, pretty_name=pretty_name))
-    refuse_if_token_in(token, [str(card), *(row.text for row in data.corpus), *(row.question for rows in data.splits.values() for row in rows)])
+    refuse_if_token_in(token, [*(row.text for row in data.corpus), *(row.question for rows in data.splits.values() for row in rows)])
+    if not private:
+        plan = PublicationPlan(repo_id=repo_id, passages=len(data.corpus), documents=scan.documents, questions=sum(len(rows) for rows in data.splits.values()))
+        confirmed(plan, confirm)
+    def card_for(repo: str, is_private: bool) -> Any:
+        return build_card(card_facts(data, repo, license=license, pretty_name=pretty_name, private=is_private, scan=scan, findings_allowed=allow_findings))
+
     try:
-        return _upload(repo_id, token=token, private=private, questions=questions, corpus=corpus, card=card, pretty_name=pretty_name, license=license, data=data)
+        result = _upload(repo_id, token=token, private=private, questions=questions, corpus=corpus, card_for=card_for)
     except Exception as error:
         raise hub_error(error, token, repo_id) from None
+    return result.model_copy(update={"findings": dict(scan.counts)})
 
 
-def _upload(repo_id: str, *, token: str, private: bool, questions: Any, corpus: Any, card: Any, pretty_name: str | None, license: str, data: ExportData) -> PushResult:
+def _upload(repo_id: str, *, token: str, private: bool, questions: Any, corpus: Any, card_for: Any) -> PushResult:
     from huggingface_hub import HfApi
 
     api = HfApi(token=token)
     repo_url = api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
-    if repo_url.repo_id != repo_id:  # "name" without a namespace resolves to the user's own
-        repo_id = repo_url.repo_id
-        card = build_card(card_facts(data, repo_id, license=license, pretty_name=pretty_name))
-    if private and not api.repo_info(repo_id, repo_type="dataset").private:
-        raise HubError(f"{repo_id} already exists and is public; --private does not change an existing repository. Make it private in its settings first, or choose another name.")
+    repo_id = repo_url.repo_id  # "name" without a namespace resolves to the user's own
+    is_private = bool(api.repo_info(repo_id, repo_type="dataset").private)
+    if private and not is_private:
+        raise HubError(public_repo_refusal(repo_id))
+    if not private and is_private:
+        logger.warning("%s already exists and is private; it stays private (change its visibility in its settings).", repo_id)
+    card = card_for(repo_id, is_private)
+    refuse_if_token_in(token, [str(card)])
     logger.info("Uploading the dataset card to %s", repo_id)
     api.upload_file(path_or_fileobj=str(card).encode("utf-8"), path_in_repo="README.md", repo_id=repo_id, repo_type="dataset", commit_message="Add dataset card (sdg-program)")
     logger.info("Uploading questions (%s)", ", ".join(questions))
@@ -386,6 +433,7 @@ def _upload(repo_id: str, *, token: str, private: bool, questions: Any, corpus: 
         repo_id=repo_id,
         url=f"{api.endpoint}/datasets/{repo_id}",
         commit_url=getattr(commit, "commit_url", None),
+        private=is_private,
         split_rows={split: len(dataset) for split, dataset in questions.items()},
         corpus_rows=len(corpus["corpus"]),
     )

@@ -270,7 +270,7 @@ def test_push_without_token_explains_how_to_log_in(hub, export, tmp_path):
 
 
 def test_push_http_errors_are_clear_and_scrubbed(hub, export, tmp_path):
-    hub.create_repo("tester/locked", private=False)
+    hub.create_repo("tester/locked", private=True)
     hub.forbidden_repos.add("tester/locked")  # its 403 message echoes the Authorization header back
     result = run_push(hub, tmp_path, str(export), "--repo-id", "tester/locked")
     assert result.returncode == 1
