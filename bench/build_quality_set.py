@@ -8,7 +8,7 @@ check lets through. Here every pair carries a label (good or bad), a kind and a 
 person wrote after reading it, and a split: ``tune`` (thresholds may be chosen on it) or
 ``holdout`` (never looked at while choosing; reported separately).
 
-Good pairs: the 144 gold pairs, and the real human questions of the HotpotQA and MuSiQue samples
+Good pairs: every gold pair, and the real human questions of the HotpotQA and MuSiQue samples
 that the gold set does not use (yes/no comparisons and 4-hop chains included, which the gold set
 skipped), each tied to the chunks that hold its supporting facts. Bad pairs: what the embedded
 model wrote (read one by one, ``data/quality/model_pairs.jsonl``), real questions tied to a

@@ -104,7 +104,7 @@ GENERIC_WORDS: frozenset[str] = frozenset(
     """.split()
 )
 # A question must name at least this many specific words that its segments contain. Every gold
-# question (data/gold) names at least 2; "What is the next section about?" names none.
+# question (data/gold) names at least 1 (most name 2 or more); "What is the next section about?" names none.
 MIN_SPECIFIC_WORDS = 1
 
 

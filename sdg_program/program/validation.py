@@ -20,6 +20,27 @@ from sdg_program.program.quality_checks import is_garbled, is_generic_question, 
 from sdg_program.program.words import PROMPT_WORDS, WORD, answer_support, content_words
 from signatures import QAPair, QueryType
 
+# "The author(s) of the text/article/book" with nothing after the noun that names the work: the
+# phrase ends there ("who is the author of the article?") or a reporting verb follows ("what does
+# the author of the book say about ..."). "The author of the story behind 'Act of War'" and "the
+# author of the novel Dead Ernest" name their work and are ordinary queries.
+_SOURCE_NOUNS = (
+    "context|documents?|passages?|texts?|excerpts?|segments?|sections?|articles?|transcripts?|snippets?|sources?|"
+    "pages?|papers?|study|studies|reports?|essays?|posts?|books?|story|stories|chapters?|pieces?|works?|content|material"
+)
+_REPORTING_VERBS = (
+    "say|says|said|argue[sd]?|mention(?:s|ed)?|state[sd]?|think|thinks|thought|believe[sd]?|claim(?:s|ed)?|"
+    "suggest(?:s|ed)?|describe[sd]?|explain(?:s|ed)?|mean|means|meant|want(?:s|ed)?|feel|feels|felt|write|writes|wrote|"
+    "note[sd]?|conclude[sd]?|propose[sd]?|emphasi[sz]e[sd]?|intend(?:s|ed)?|use[sd]?|impl(?:y|ies|ied)|seem(?:s|ed)?|"
+    "find|finds|found|discuss(?:es|ed)?|present(?:s|ed)?|compare[sd]?|refer(?:s|red)?|view|views|see|sees|"
+    "consider(?:s|ed)?|recommend(?:s|ed)?|highlight(?:s|ed)?|point|points|focus(?:es|ed)?|express(?:es|ed)?|"
+    "show(?:s|ed)?|illustrate[sd]?|give|gives|gave|provide[sd]?|list(?:s|ed)?|define[sd]?|criti(?:ci[sz]e[sd]?)"
+)
+_AUTHOR_OF_SOURCE = (
+    r"\bthe\s+authors?\s+of\s+(?:the|this|these|that|its)\s+(?:provided\s+|given\s+|above\s+|following\s+)?"
+    rf"(?:{_SOURCE_NOUNS})(?=\s*(?:$|[?.!,;:)])|\s+(?:{_REPORTING_VERBS})\b)"
+)
+
 # Wording that only makes sense next to the source ("according to the passage",
 # "in segment 3"). A retrieval query is typed by someone who has not seen the source.
 SOURCE_RELATIVE_PATTERNS: tuple[str, ...] = (
@@ -30,7 +51,12 @@ SOURCE_RELATIVE_PATTERNS: tuple[str, ...] = (
     r"(?:context|document|documents|passage|passages|text|excerpt|segment|segments|section|article|transcript|snippet|source)\b",
     r"\b(?:the|this)\s+(?:provided|given)\s+(?:context|text|document|passage|information)\b",
     r"\b(?:mentioned|described|stated|discussed)\s+above\b",
-    r"\bthe\s+author(?:s)?\b",
+    # "The author" is the writer of the text being read only when nothing says which author:
+    # "what does the author argue", "the author's view", "who is the author?". A real query names
+    # the work ("the author of Brand", "the author of the story behind ...", "the author who wrote
+    # ..."): that author is someone a searcher can look up. See _AUTHOR_OF_SOURCE for "of the text".
+    r"\bthe\s+authors?\b(?!\s+(?:of|who|whose|that|named|called|and\s+\w+\s+of)\b)",
+    _AUTHOR_OF_SOURCE,
     r"\bthis\s+(?:document|passage|excerpt|article|page|text|section)\b",
 )
 _SOURCE_RELATIVE = re.compile("|".join(f"(?:{pattern})" for pattern in SOURCE_RELATIVE_PATTERNS), re.IGNORECASE)
@@ -71,7 +97,7 @@ class ValidationSettings(BaseModel):
     min_complexity: int = Field(2, ge=1, le=5)
     min_answer_support: float = Field(0.5, ge=0.0, le=1.0, description="Share of the answer's content words found in the cited segments")
     min_question_words: int = Field(3, ge=1)
-    # Every one of the 144 gold pairs in data/gold scores at least 0.20 (median 0.74); a question
+    # Every one of the 142 gold pairs in data/gold scores at least 0.20 (median 0.71); a question
     # with less overlap is about something else, e.g. a demo or the instructions copied verbatim.
     min_question_support: float = Field(0.2, ge=0.0, le=1.0, description="Share of the question's content words found in the cited segments")
     enforce_hop_range: bool = Field(
@@ -304,7 +330,7 @@ def _unused_segment(pair: QAPair, cited: list[int], segments: RowSegments) -> bo
 
     Every cited segment becomes a positive for the query, so each must be used. A model that cites
     every segment of the window (SmolLM2-135M's habit) would otherwise teach false positives. All
-    144 gold pairs pass (2 of them only through a hop summary: the bridge of a multi-hop).
+    142 gold pairs pass (2 of them only through a hop summary: the bridge of a multi-hop).
     """
     pair_words = content_words(f"{pair.question} {pair.answer}")
     for segment in cited:

@@ -2,7 +2,6 @@ import pytest
 
 from sdg_program.program.validation import RowSegments, ValidationSettings, answer_support, is_source_relative, validate_pair
 from signatures import QAPair
-from tests.conftest import REPO
 from tests.fake_lm import pair
 
 SEGMENTS = RowSegments({
@@ -65,6 +64,51 @@ def test_natural_queries_are_not_flagged(text):
     assert not is_source_relative(text)
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "What does the author argue about tariffs?",
+        "Why does the author mention the bridge?",
+        "What is the author's view on remote work?",
+        "the authors' conclusion",
+        "According to the authors, why did sales fall?",
+        "Who is the author?",
+        "Who is the author of the article?",
+        "What does the author of the book say about Paris?",
+        "What did the authors of the study find about sleep?",
+    ],
+)
+def test_the_author_of_the_text_itself_is_source_relative(text):
+    """An author nothing identifies is the writer of the text being read: the query needs the source."""
+    assert is_source_relative(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "What country was the author of Brand a citizen of?",
+        "Who is the author of the novel Dead Ernest?",
+        'What genre is the author of the story behind "Act of War; Direct Action" associated with?',
+        "Which is the body of water by the birthplace of the author of Dead Ernest?",
+        "who is the author of the book the help",
+        "Where was the author who wrote Dune born?",
+        "Who was the author and illustrator of Where the Wild Things Are?",
+        "What author was more popular in the 70's, Richard Wright or Richard Bach?",
+    ],
+)
+def test_the_author_of_a_named_work_is_a_real_query(text):
+    """Real users ask about the author of a work they name (HotpotQA, MuSiQue): that author can be looked up."""
+    assert not is_source_relative(text)
+
+
+def test_a_question_about_the_author_of_a_named_work_passes_validation():
+    segments = RowSegments({1: "Brand is a play by the Norwegian playwright Henrik Ibsen.", 2: "Henrik Ibsen was a citizen of Norway."})
+    good = pair("What country was the author of Brand a citizen of?", "Norway", [1, 2], query_type="multi_hop", hops=[[1], [2]])
+    assert validate_pair(QAPair.model_validate(good), segments, SETTINGS).valid
+    relative = pair("What country does the author say Brand is set in?", "Norway", [1, 2], query_type="multi_hop", hops=[[1], [2]])
+    assert "source_relative_question" in validate_pair(QAPair.model_validate(relative), segments, SETTINGS).reasons
+
+
 def test_answer_support_counts_content_words():
     assert answer_support("metric scores prediction", ["A metric scores a prediction."]) == 1.0
     assert answer_support("bananas", ["A metric scores a prediction."]) == 0.0
@@ -85,8 +129,9 @@ def test_gold_pairs_pass_the_question_grounding_threshold():
     """The default threshold is set below every gold pair (data/gold): it must stay that way."""
     import json
 
+    from sdg_program.core.resources import gold_dir
 
-    gold = REPO / "data" / "gold"
+    gold = gold_dir()
     supports = []
     for name in ("train.jsonl", "dev.jsonl"):
         for line in (gold / name).read_text(encoding="utf-8").splitlines():
