@@ -39,7 +39,7 @@ from signatures.render import (
     render_segment,
     render_segments,
 )
-from signatures.segment import SegmentQA, WriteSegmentQA, narrow_segment_qa
+from signatures.segment import SegmentQuestion, WriteSegmentQA, narrow_segment_qa
 
 __all__ = [
     "ARTIFACT_LABELS",
@@ -70,7 +70,7 @@ __all__ = [
     "Score",
     "ScoreValue",
     "SegmentId",
-    "SegmentQA",
+    "SegmentQuestion",
     "WriteSegmentQA",
     "match_evaluations",
     "narrow_artifacts",

@@ -14,7 +14,7 @@ from typing import Any
 
 import dspy
 
-from sdg_program.backends.defaults import DEFAULT_MAX_TOKENS, DEFAULT_NUM_RETRIES, DEFAULT_SEED, DEFAULT_TEMPERATURE, DEFAULT_TIMEOUT
+from sdg_program.backends.defaults import DEFAULT_MAX_TOKENS, DEFAULT_NUM_RETRIES, DEFAULT_REPEAT_PENALTY, DEFAULT_SEED, DEFAULT_TEMPERATURE, DEFAULT_TIMEOUT
 from sdg_program.backends.endpoint_lm import STRUCTURED_OUTPUT_MODES, EndpointLM, StructuredOutput, host_of
 from sdg_program.backends.gguf_paths import checked_gguf_path
 from sdg_program.backends.local_lm import LocalLlamaLM
@@ -42,6 +42,7 @@ def build_lm(
     n_threads: int | None = None,
     structured_output: StructuredOutput = "auto",
     cache: bool = False,
+    repeat_penalty: float = DEFAULT_REPEAT_PENALTY,
 ) -> dspy.BaseLM:
     """Turn a `--lm` value into an LM.
 
@@ -56,7 +57,7 @@ def build_lm(
     "NVIDIA_API_KEY"). In DSPy 3.4 retries are DSPy's own: `num_retries` retries rate limits
     (429), timeouts, 5xx and connection errors with exponential backoff (honouring Retry-After).
     `api_base`, `timeout`, `num_retries` and `api_key_env` do not apply to local models;
-    `n_ctx` and `n_threads` apply only to them.
+    `n_ctx`, `n_threads` and `repeat_penalty` apply only to them.
 
     `structured_output` (remote only; the local model always decodes under the schema) says how the
     endpoint is asked for JSON: "auto" leaves it to DSPy's model tables (a custom model name behind
@@ -87,6 +88,7 @@ def build_lm(
             max_tokens=max_tokens,
             seed=DEFAULT_SEED if seed is None else seed,
             n_threads=n_threads,
+            repeat_penalty=repeat_penalty,
         )
 
     if structured_output != "auto":
@@ -134,6 +136,8 @@ def describe_lm(lm: dspy.BaseLM) -> dict[str, Any]:
         info["model_file"] = Path(lm.model_path).name
         info["context_window"] = lm.context_window
         info["backend"] = "llama.cpp"
+        info["repeat_penalty"] = lm.engine.repeat_penalty
+        info["n_threads"] = lm.engine.n_threads
     elif isinstance(lm, EndpointLM):
         info["api_base_host"] = host_of(lm.api_base)
         info["num_retries"] = lm.num_retries

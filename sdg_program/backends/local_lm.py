@@ -22,7 +22,7 @@ from typing import Any
 import dspy
 from dspy import lm15
 
-from sdg_program.backends.defaults import DEFAULT_MAX_TOKENS, DEFAULT_SEED, DEFAULT_TEMPERATURE
+from sdg_program.backends.defaults import DEFAULT_MAX_TOKENS, DEFAULT_REPEAT_PENALTY, DEFAULT_SEED, DEFAULT_TEMPERATURE
 from sdg_program.backends.engine_base import ContextWindowExceeded, EngineLM, SyncEngine, chat_messages, content_text
 from sdg_program.backends.gguf_paths import checked_gguf_path, default_gguf_path
 
@@ -83,6 +83,7 @@ class LlamaCppEngine(SyncEngine):
         seed: int = DEFAULT_SEED,
         n_threads: int | None = None,
         reuse_prompt_cache: bool = True,
+        repeat_penalty: float = DEFAULT_REPEAT_PENALTY,
         verbose: bool = False,
     ):
         from llama_cpp import Llama
@@ -93,6 +94,7 @@ class LlamaCppEngine(SyncEngine):
         self.seed = seed
         self.n_threads = n_threads or _default_threads()
         self.reuse_prompt_cache = reuse_prompt_cache
+        self.repeat_penalty = repeat_penalty
         self.verbose = verbose
         self._lock = threading.RLock()
         self._grammars: OrderedDict[str, Any] = OrderedDict()
@@ -210,6 +212,7 @@ class LlamaCppEngine(SyncEngine):
                 stop=list(config.stop) or None,
                 seed=seed,
                 max_tokens=max_tokens,
+                repeat_penalty=self.repeat_penalty,
                 grammar=grammar,
                 model=request.model,
             )
@@ -305,6 +308,7 @@ class LocalLlamaLM(EngineLM):
         seed: int = DEFAULT_SEED,
         n_threads: int | None = None,
         reuse_prompt_cache: bool = True,
+        repeat_penalty: float = DEFAULT_REPEAT_PENALTY,
         cache: bool = False,
         callbacks: list | None = None,
     ):
@@ -318,12 +322,14 @@ class LocalLlamaLM(EngineLM):
             n_threads: CPU threads for llama.cpp; None means half the usable cores (see
                 `_default_threads`: more threads are slower when other processes are busy).
             reuse_prompt_cache: keep the previous prompt's KV cache (see `LlamaCppEngine`).
+            repeat_penalty: llama.cpp's penalty on tokens already in the context; 1.0 = none
+                (default DEFAULT_REPEAT_PENALTY: a small model loops less).
             cache: use DSPy's response cache (off by default, see the class docstring).
 
         `lm.copy(temperature=...)` gives another LM sharing the same loaded model.
         """
         engine = LlamaCppEngine(
-            model_path, n_ctx=n_ctx, seed=seed, n_threads=n_threads, reuse_prompt_cache=reuse_prompt_cache
+            model_path, n_ctx=n_ctx, seed=seed, n_threads=n_threads, reuse_prompt_cache=reuse_prompt_cache, repeat_penalty=repeat_penalty
         )
         super().__init__(
             model=f"local/{Path(engine.model_path).stem}",

@@ -15,11 +15,13 @@ from typing import Annotated, Any, Literal, Optional
 import typer
 from rich.console import Console
 
+from sdg_program.cli.chunk import ResolveIncludes
 from sdg_program.cli.errors import EXIT_FAILED, PLAIN_USER_ERRORS, fail, reported_errors, validated
 from sdg_program.cli.logs import console, setup_logging
-from sdg_program.cli.options import ChunkingOptions, Embedder, Verbose, default_of, with_chunking_options
+from sdg_program.cli.options import ChunkingOptions, Embedder, Sample, Verbose, default_of, input_dir_or_sample, with_chunking_options
 from sdg_program.cli.summary import print_generation_summary, print_preview
 from sdg_program.core.errors import RunAborted
+from sdg_program.ingest.config import ChunkingConfig
 from sdg_program.program import GenerationSettings
 from sdg_program.runner import GenerateConfig, generate, preview
 
@@ -29,11 +31,11 @@ MODELS = "Models"
 # Options that fill GenerationSettings (config key `generation`); the other non-chunking ones are top-level GenerateConfig fields.
 GENERATION_OPTIONS = (
     "num_pairs", "query_counts", "reasoning_counts", "min_hops", "max_hops", "min_complexity", "similarity_threshold",
-    "max_artifacts_per_type", "min_answer_support", "max_retries", "window_chars", "strategy", "segment_attempts",
+    "max_artifacts_per_type", "min_answer_support", "max_retries", "window_chars", "strategy", "segment_attempts", "extract", "judge",
 )
 RUN_OPTIONS = (
     "output_dir", "lm", "judge_lm", "api_base", "judge_api_base", "embedder", "program", "concurrency", "num_records",
-    "max_tokens", "temperature", "seed", "timeout", "num_retries", "retry_base_delay", "max_failure_rate", "structured_output",
+    "max_tokens", "temperature", "seed", "repeat_penalty", "timeout", "num_retries", "retry_base_delay", "max_failure_rate", "structured_output",
 )
 COUNT_OPTIONS = {"query_counts": "--query-counts", "reasoning_counts": "--reasoning-counts"}
 
@@ -41,7 +43,8 @@ COUNT_OPTIONS = {"query_counts": "--query-counts", "reasoning_counts": "--reason
 @with_chunking_options
 def generate_command(
     ctx: typer.Context,
-    input_dir: Annotated[Optional[Path], typer.Option("--input-dir", "-i", help="Folder of documents to read (or set chunking.input_dir in --config).", rich_help_panel="Documents")] = None,
+    input_dir: Annotated[Optional[Path], typer.Option("--input-dir", "-i", help="Folder of documents to read (or set chunking.input_dir in --config, or use --sample).", rich_help_panel="Documents")] = None,
+    sample: Sample = False,
     output_dir: Annotated[Path, typer.Option("--output-dir", "-o", help="records.jsonl, failures.jsonl and run.json are written here.")] = default_of(GenerateConfig, "output_dir"),
     config_file: Annotated[Optional[Path], typer.Option("--config", help="YAML file with any of: chunking, generation, lm, judge_lm, ... Command-line options win.")] = None,
     print_resolved_config: Annotated[bool, typer.Option(help="Print the resolved config (secrets redacted) and exit.")] = False,
@@ -66,6 +69,13 @@ def generate_command(
         "auto: segment for the embedded model, window for any other.",
         rich_help_panel=GENERATION)] = default_of(GenerationSettings, "strategy"),
     segment_attempts: Annotated[int, typer.Option(min=1, max=10, help="segment strategy: candidates per segment until one passes validation.", rich_help_panel=GENERATION)] = default_of(GenerationSettings, "segment_attempts"),
+    extract: Annotated[Literal["auto", "on", "off"], typer.Option(
+        help="Artifact extraction (concepts, entities, ... per window). auto: only for the window strategy, whose prompt reads them; the segment strategy does not.",
+        rich_help_panel=GENERATION)] = default_of(GenerationSettings, "extract"),
+    judge: Annotated[Literal["auto", "on", "off"], typer.Option(
+        help="LLM judge of every kept pair. auto: off when the judge would be the embedded model grading itself (its scores carry no signal; "
+        "convert then keeps pairs on the deterministic checks and the retrieval round trip), on otherwise. Pass --judge-lm for a real judge.",
+        rich_help_panel=GENERATION)] = default_of(GenerationSettings, "judge"),
     lm: Annotated[str, typer.Option(help="'local' (embedded SmolLM2-135M), 'local:/path/model.gguf', or a LiteLLM model string such as openai/gpt-4o-mini.", rich_help_panel=MODELS)] = default_of(GenerateConfig, "lm"),
     judge_lm: Annotated[Optional[str], typer.Option(help="Model for the judge. Default: --lm (the model then grades itself).", rich_help_panel=MODELS)] = default_of(GenerateConfig, "judge_lm"),
     api_base: Annotated[Optional[str], typer.Option(help="Base URL of an OpenAI-compatible endpoint for --lm. Keys come from the environment.", rich_help_panel=MODELS)] = default_of(GenerateConfig, "api_base"),
@@ -76,11 +86,13 @@ def generate_command(
     max_tokens: Annotated[int, typer.Option(min=64, help="Most tokens per LLM reply.", rich_help_panel=MODELS)] = default_of(GenerateConfig, "max_tokens"),
     temperature: Annotated[float, typer.Option(min=0.0, max=2.0, help="Sampling temperature.", rich_help_panel=MODELS)] = default_of(GenerateConfig, "temperature"),
     seed: Annotated[int, typer.Option(help="Seed for reproducible runs where the backend allows (the local model is deterministic for a seed).", rich_help_panel=MODELS)] = default_of(GenerateConfig, "seed"),
+    repeat_penalty: Annotated[float, typer.Option(min=1.0, max=2.0, help="Local models only: llama.cpp's penalty on repeated tokens (1.0 = none); keeps a small model from looping.", rich_help_panel=MODELS)] = default_of(GenerateConfig, "repeat_penalty"),
     timeout: Annotated[float, typer.Option(min=1.0, help="Seconds before an endpoint request times out.", rich_help_panel=MODELS)] = default_of(GenerateConfig, "timeout"),
     num_retries: Annotated[int, typer.Option(min=0, help="Retries of a call after a timeout, 429 or 5xx, waiting the server's Retry-After or an exponential backoff.", rich_help_panel=MODELS)] = default_of(GenerateConfig, "num_retries"),
     retry_base_delay: Annotated[float, typer.Option(min=0.01, max=60.0, help="First backoff in seconds when the endpoint sends no Retry-After; doubles per retry (capped at 60 s, plus up to 25% jitter).", rich_help_panel=MODELS)] = default_of(GenerateConfig, "retry_base_delay"),
     structured_output: Annotated[Literal["auto", "json_schema", "json_object_schema", "json_object"], typer.Option(help="How --lm/--judge-lm endpoints are asked for JSON: auto (what DSPy knows of the model), json_schema (OpenAI, vLLM, NIM, Ollama, llama-server), json_object_schema (llama-cpp-python's server), json_object (JSON mode, no schema).", rich_help_panel=MODELS)] = default_of(GenerateConfig, "structured_output"),
     max_failure_rate: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Abort (resumably) when more than this share of rows fail, after 10 rows.", rich_help_panel=MODELS)] = default_of(GenerateConfig, "max_failure_rate"),
+    resolve_includes: ResolveIncludes = default_of(ChunkingConfig, "resolve_includes"),
     *,
     chunking: ChunkingOptions,
     verbose: Verbose = False,
@@ -91,7 +103,9 @@ def generate_command(
     failures.jsonl with the reason. Interrupted runs continue with --resume.
     """
     setup_logging(verbose)
-    config = resolve_config(config_file, options_by_place(locals()), explicit_options(ctx))
+    input_dir = input_dir_or_sample(input_dir, sample)
+    explicit = explicit_options(ctx) | ({"input_dir"} if sample else set())  # --sample wins over the --config file's folder
+    config = resolve_config(config_file, options_by_place(locals()), explicit)
     if print_resolved_config:
         print_config(config)
     elif preview_rows is not None:
@@ -108,6 +122,7 @@ def generate_command(
 def options_by_place(values: dict[str, Any]) -> dict[tuple[str, ...], Any]:
     """Each option's value at its place in GenerateConfig: ``("chunking", "recursive")``, ``("lm",)``, ..."""
     placed: dict[tuple[str, ...], Any] = {("chunking", name): value for name, value in values["chunking"].items()}
+    placed["chunking", "resolve_includes"] = values["resolve_includes"]
     if values["input_dir"] is not None:
         placed["chunking", "input_dir"] = values["input_dir"]
     for name in GENERATION_OPTIONS:
@@ -124,7 +139,7 @@ def resolve_config(config_file: Path | None, options: dict[tuple[str, ...], Any]
         if path[-1] in explicit or not has_path(data, path):
             deep_set(data, path, value)
     if not has_path(data, ("chunking", "input_dir")):
-        fail("[red]Error:[/red] provide --input-dir or chunking.input_dir in --config")
+        fail("[red]Error:[/red] provide --input-dir, --sample or chunking.input_dir in --config")
     return validated(GenerateConfig, data)
 
 
@@ -199,16 +214,20 @@ def print_config(config: GenerateConfig) -> None:
 
 
 def run_generate(config: GenerateConfig, *, resume: bool, overwrite: bool) -> None:
-    if config.self_judging:
+    if not config.judge_runs:
+        console.print("[yellow]Note:[/yellow] no LLM judge in this run (--judge "
+                      + ("auto: the embedded model would grade its own pairs" if config.generation.judge == "auto" else "off")
+                      + "); convert keeps pairs on the deterministic checks and the retrieval round trip. Pass --judge-lm MODEL for a judge.")
+    elif config.self_judging:
         console.print("[yellow]Note:[/yellow] the judge is the generating model (--judge-lm not set): it grades its own pairs.")
     with reported_errors(PLAIN_USER_ERRORS), dspy_history_off():
         try:
             result = generate(config, resume=resume, overwrite=overwrite, console=console)
         except RunAborted as error:  # reported by reported_errors, after the rows done so far
             if error.stats is not None:
-                print_generation_summary(error.stats, Console(), self_judging=config.self_judging)
+                print_generation_summary(error.stats, Console(), self_judging=config.self_judging and config.judge_runs)
             raise
-    print_generation_summary(result.stats, Console(), self_judging=config.self_judging)
+    print_generation_summary(result.stats, Console(), self_judging=config.self_judging and config.judge_runs)
     Console().print(f"Records: {result.records_path}\nFailures: {result.failures_path}")
     if result.stats.rows_done == 0 and result.stats.rows_resumed == 0:
         raise typer.Exit(EXIT_FAILED)
@@ -227,6 +246,12 @@ def run_preview(config: GenerateConfig, rows: int) -> None:
         for result in results
     ]
     print_preview(shown, Console())
+    # Which prompts wrote these pairs: --program, the shipped default of --lm local, or none.
+    from sdg_program.program.compiled import LOCAL_DEFAULT_PROGRAM, resolve_program
+
+    program = resolve_program(config.program, config.lm)
+    shown_program = "none (uncompiled)" if program is None else f"{program} (compiled default)" if program == LOCAL_DEFAULT_PROGRAM else str(program)
+    Console().print(f"Program: {shown_program}", soft_wrap=True, markup=False, highlight=False)
     if not results or any(isinstance(result, FailedRow) for result in results):
         raise typer.Exit(EXIT_FAILED)
 

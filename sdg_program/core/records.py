@@ -60,6 +60,7 @@ class GeneratedRecord(SeedRow):
     generation_validations: list[dict[str, Any]] = Field(description="Validation of every generated pair, before dedup")
     dedup: dict[str, Any]
     windows: int = Field(ge=1, description="Generation windows the row was cut into")
+    judged: bool = Field(True, description="False when the run's judge was off (generation settings `judge`): its pairs have no judge scores by design, and convert keeps them on the deterministic checks")
     lm_usage: dict[str, dict[str, int]]
     errors: list[dict[str, Any]] = Field(default_factory=list, description="Non-fatal problems (e.g. a judge call that failed)")
     faults: dict[str, Any] = Field(default_factory=dict, description="Endpoint faults met on the way: by_kind counts, retries, backoff_seconds (sdg_program.backends.faults)")

@@ -44,14 +44,16 @@ def drop_reason(pair: dict[str, Any], positives: list[str], unknown: int, thresh
     """Why a pair does not become a query ("" = kept). Checked in the order of report.DROP_REASONS.
 
     A pair invalid only for ``waived`` reasons counts as valid (the round trip judges them instead).
+    A pair of a run whose judge was off (``judged`` False) has no score to compare with the threshold.
     """
     if not pair["question"]:
         return "empty_question"
     if not pair["valid"] and not (pair["reasons"] and set(pair["reasons"]) <= waived):
         return "invalid"
     if pair["score"] is None:
-        return "unjudged"
-    if pair["score"] < threshold:
+        if pair["judged"]:
+            return "unjudged"
+    elif pair["score"] < threshold:
         return "below_threshold"
     if not positives:
         return "no_positive"

@@ -11,6 +11,8 @@ Decisions where the input is incomplete (reference-format records):
   is asked for: a human 4-hop question is not wrong); pairs that do not parse as a QA pair are
   invalid (``malformed_pair``).
   Unvalidated pairs never become training data.
+- ``judged: false`` (a run with the judge off): its pairs have no score by design; the gate skips
+  the score threshold for them instead of dropping them as unjudged.
 - evaluations without ``pair_index``: matched by position only when the counts agree; otherwise
   the record's pairs count as unjudged (its chunks stay in the corpus).
 - no ``source_id``: the record is keyed by its file list, as the reference does.
@@ -168,6 +170,7 @@ def slim_record(raw: dict[str, Any], line_number: int, stats: LoadStats, setting
         stats.records_without_pairs += 1
     stats.pairs_in += len(raw_pairs)
     scores = _scores(raw, len(raw_pairs), stats)
+    judged = raw.get("judged") is not False  # records from before the field, and the reference's, were meant to be judged
     verdicts = _validations(raw, raw_pairs, dict(zip(chunk_ids, chunk_texts)), stats, settings)
     pairs = []
     for index, (pair, score, (valid, reasons)) in enumerate(zip(raw_pairs, scores, verdicts)):
@@ -184,6 +187,7 @@ def slim_record(raw: dict[str, Any], line_number: int, stats: LoadStats, setting
             "segment_ids": [-1 if (value := _as_int(segment)) is None else value for segment in segment_ids],
             "hop_contexts": json.dumps(hops, ensure_ascii=False),
             "score": score,
+            "judged": judged,
             "valid": valid,
             "reasons": reasons,
         })

@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 from rich.console import Console
 from rich.table import Table
 
+from sdg_program.export.scan import ScanSummary
 from sdg_program.export.splits import SPLITS, split_targets
 from sdg_program.export.tables import column
 
@@ -101,6 +102,7 @@ class ConvertReport(BaseModel):
     records_judge_unaligned: int = Field(0, description="Evaluations that could not be matched to pairs (pairs count as unjudged)")
     pairs_in: int = 0
     pairs_kept: int = 0
+    pairs_kept_unjudged: int = Field(0, description="Kept pairs from runs whose judge was off (generate --judge off, or auto with the embedded model): kept on the deterministic checks alone")
     pairs_dropped: dict[str, int] = Field(default_factory=dict)
     validation_reasons: dict[str, int] = Field(default_factory=dict, description="Reasons of the pairs dropped as invalid")
     chunks_in: int = 0
@@ -114,6 +116,7 @@ class ConvertReport(BaseModel):
     judge_scores: dict[str, int] = Field(default_factory=dict, description="overall.score histogram over all judged pairs")
     negatives: NegativesSummary | None = None
     quality_gate: GateSummary | None = None
+    scan: ScanSummary | None = Field(None, description="Credentials and personal data found in the written files (export/scan.py), and what --redact masked")
     warnings: list[str] = Field(default_factory=list)
 
 
@@ -143,7 +146,7 @@ def sorted_counts(counts: dict[Any, int]) -> dict[str, int]:
 
 def build_report(config: ConvertConfig, records_file: Path, output_dir: Path, corpus_id: str, stats: LoadStats, pairs: FilteredPairs,
                  splits: Splits, corpus, training_corpus, negatives_summary: NegativesSummary | None, examples: dict[str, int],
-                 gate_summary: GateSummary | None = None) -> ConvertReport:
+                 gate_summary: GateSummary | None = None, scan: ScanSummary | None = None) -> ConvertReport:
     """Counts, split sizes and distributions; warnings for splits left empty."""
     active = [unit for unit in splits.units if unit.weight > 0]
     names = ("test",) if config.eval_only else SPLITS
@@ -164,6 +167,9 @@ def build_report(config: ConvertConfig, records_file: Path, output_dir: Path, co
         for name in SPLITS:
             if targets[name] > 0 and split_summaries[name].units == 0:
                 warnings.append(f"the {name} split is empty: {len(active)} unit(s) with kept pairs are too few for three splits")
+    if scan is not None and not scan.clean:
+        warnings.append(f"the exported texts hold {scan.findings_total} possible credential(s) or personal data ({scan.counts_text()}); "
+                        f"`sdg-program scan {output_dir}` lists them, `--redact` masks them; push refuses to upload them")
     drop_counts = Counter(pairs.drop_counts)
     kept_count = drop_counts.pop("", 0)
     return ConvertReport(
@@ -173,6 +179,7 @@ def build_report(config: ConvertConfig, records_file: Path, output_dir: Path, co
         settings=config.model_dump(mode="json"),
         **asdict(stats),  # records_in ... chunks_in: the load counters carry the report's names
         pairs_kept=kept_count,
+        pairs_kept_unjudged=sum(judged is False for judged in column(pairs.kept, "judged")),
         pairs_dropped={reason: drop_counts[reason] for reason in DROP_REASONS if drop_counts.get(reason)},
         validation_reasons=dict(sorted(pairs.invalid_reasons.items(), key=lambda item: (-item[1], item[0]))),
         corpus_documents=len(corpus),
@@ -185,6 +192,7 @@ def build_report(config: ConvertConfig, records_file: Path, output_dir: Path, co
         judge_scores=score_histogram(pairs.scores),
         negatives=negatives_summary,
         quality_gate=gate_summary,
+        scan=scan,
         warnings=warnings,
     )
 
@@ -213,6 +221,8 @@ def print_report(report: ConvertReport, console: Console) -> None:
     table.add_row("pairs in", str(report.pairs_in))
     retention = f" ({report.pairs_kept / report.pairs_in:.0%})" if report.pairs_in else ""
     table.add_row("pairs kept", f"{report.pairs_kept}{retention}")
+    if report.pairs_kept_unjudged:
+        table.add_row("  of them without a judge", f"{report.pairs_kept_unjudged} (the run's judge was off: deterministic checks only)")
     for reason, count in report.pairs_dropped.items():
         table.add_row(f"  dropped: {DROP_REASONS.get(reason, reason)}", str(count))
     for reason, count in report.validation_reasons.items():
@@ -243,7 +253,8 @@ def print_report(report: ConvertReport, console: Console) -> None:
         for name in DISTRIBUTIONS:
             values = report.distributions.get(name, {})
             dist.add_row(name, ", ".join(f"{key}: {count}" for key, count in values.items()))
-        dist.add_row("judge overall score (all judged)", ", ".join(f"{key}: {count}" for key, count in report.judge_scores.items() if count))
+        if any(report.judge_scores.values()):
+            dist.add_row("judge overall score (all judged)", ", ".join(f"{key}: {count}" for key, count in report.judge_scores.items() if count))
         console.print(dist)
     for warning in report.warnings:
         console.print(f"[yellow]Warning:[/yellow] {warning}")
@@ -314,6 +325,7 @@ def render_html(report: ConvertReport) -> str:
         ("passages in the training corpus", report.training_corpus_documents),
         ("split units", report.units),
         ("paraphrase links", report.paraphrase_links),
+        *([("credentials / personal data found", report.scan.counts_text()), ("masked (--redact)", ", ".join(f"{k} {v}" for k, v in report.scan.redacted.items()) or "nothing")] if report.scan else []),
     ])
     splits = _table([(name, f"{s.units} units, {s.documents} documents, {s.queries} queries, {s.examples} examples") for name, s in report.splits.items()])
     negatives = ""

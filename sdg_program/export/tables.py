@@ -27,6 +27,7 @@ def _pair_fields() -> dict[str, Any]:
         "segment_ids": List(Value("int64")),
         "hop_contexts": Value("string"),  # JSON text: the reference's shapes vary too much for a fixed struct
         "score": Value("float64"),
+        "judged": Value("bool"),  # False: the run's judge was off, so no score is expected
         "valid": Value("bool"),
         "reasons": List(Value("string")),
     }

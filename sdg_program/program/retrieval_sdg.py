@@ -26,10 +26,10 @@ from sdg_program.core.records import SeedRow
 from sdg_program.core.secrets import scrub
 from sdg_program.program.dedup import deduplicate
 from sdg_program.program.settings import GenerationSettings
-from sdg_program.program.strategies import CANDIDATE_TEMPERATURE, pick_segments, segment_pair, strategy_for
+from sdg_program.program.strategies import CANDIDATE_TEMPERATURE, fact_sentences, pick_segments, segment_pair, strategy_for
 from sdg_program.program.usage import RowUsage
 from sdg_program.program.validation import PairValidation, RowSegments, ValidationSettings, normalize_and_validate
-from sdg_program.program.windows import Window, make_windows, window_chars_for
+from sdg_program.program.windows import Window, cited_text, make_windows, window_chars_for
 from signatures import (
     ARTIFACT_TYPES,
     MAX_PAIRS,
@@ -62,6 +62,8 @@ class _RowState:
     strategy: str
     chunks_by_id: dict[int, Any]
     validation_settings: ValidationSettings
+    extracts: bool  # whether extract runs (settings.extract; auto = when the strategy reads artifacts)
+    judges: bool  # whether the judge runs (settings.judge; auto = not when the embedded model would grade itself)
     usage: RowUsage = field(default_factory=RowUsage)
     errors: list[dict[str, Any]] = field(default_factory=list)
     artifacts: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: {name: [] for name in ARTIFACT_TYPES})
@@ -176,6 +178,16 @@ class RetrievalSDG(dspy.Module):
                 finally:
                     usage.roles[role].add([entry for entries in tracker.usage_data.values() for entry in entries])
 
+    def judges(self) -> bool:
+        """Whether the judge runs: ``settings.judge``, where ``auto`` means not when the embedded default
+        model would grade its own pairs (SmolLM2-135M's scores carried no signal, and judging cost
+        more tokens than writing the pairs); any other judge runs."""
+        if self.settings.judge != "auto":
+            return self.settings.judge == "on"
+        judge_lm = self.role_lms["judge"] or dspy.settings.lm
+        generate_lm = self.role_lms["generate"] or dspy.settings.lm
+        return not (judge_lm is generate_lm and getattr(judge_lm, "is_embedded_default", False) is True)
+
     # -- the program ----------------------------------------------------------
 
     def forward(self, row: SeedRow) -> dspy.Prediction:
@@ -183,12 +195,12 @@ class RetrievalSDG(dspy.Module):
         state = self._start(row)
         try:
             for window_index, window in enumerate(state.windows):
-                artifacts = self._extract(state, window_index, window)
+                artifacts = self._extract(state, window_index, window) if state.extracts else DocumentArtifacts()
                 self._write_pairs(state, window_index, window, artifacts)
             if not state.pairs:
                 raise RowFailed("no QA pairs were generated: " + "; ".join(f"{e['stage']}: {e['error']}" for e in state.errors), state.errors, state.usage.faults.as_dict())
             kept, duplicate_of = self._dedup(state)
-            evaluations = self._judge(state, kept)
+            evaluations = self._judge(state, kept) if state.judges else {}
         except EndpointFailed as error:
             raise _endpoint_row_failure(error, state.errors, state.usage) from error
         return self._assemble(state, kept, duplicate_of, evaluations)
@@ -198,9 +210,12 @@ class RetrievalSDG(dspy.Module):
     def _start(self, row: SeedRow) -> "_RowState":
         settings = self.settings
         generate_lm = self.role_lms["generate"] or dspy.settings.lm
+        strategy = strategy_for(generate_lm, settings)
         return _RowState(
             windows=make_windows(row.sections_structured, window_chars_for(generate_lm, settings)),
-            strategy=strategy_for(generate_lm, settings),
+            strategy=strategy,
+            extracts=settings.extract == "on" or (settings.extract == "auto" and strategy == "window"),
+            judges=self.judges(),
             chunks_by_id={chunk.chunk_id: chunk for chunk in row.chunks},
             validation_settings=ValidationSettings(
                 min_hops=settings.min_hops,
@@ -257,19 +272,21 @@ class RetrievalSDG(dspy.Module):
         return dedup.kept, dedup.duplicate_of
 
     def _judge(self, state: "_RowState", kept: list[int]) -> dict[int, QAEvaluation]:
-        """Evaluations of the kept pairs by pair index: one judge call per window and batch of MAX_PAIRS."""
+        """Evaluations of the kept pairs by pair index: one judge call per window and batch of MAX_PAIRS,
+        showing the judge only the segments that batch cites."""
         evaluations: dict[int, QAEvaluation] = {}
         for window_index, window in enumerate(state.windows):
             members_in_window = [index for index in kept if state.pair_windows[index] == window_index]
             for start in range(0, len(members_in_window), MAX_PAIRS):
                 members = members_in_window[start : start + MAX_PAIRS]
+                cited = {segment_id for index in members for segment_id in state.pairs[index].segment_ids}
                 try:
                     judged = self._call(
                         "judge",
                         self.judge,
                         state.usage,
                         narrowed=("evaluations", narrow_evaluations(len(members))),
-                        segments=window.text,
+                        segments=cited_text(window, cited),
                         qa_pairs=render_pairs_for_judge([state.pairs[index] for index in members]),
                     )
                 except EndpointFailed:
@@ -287,7 +304,7 @@ class RetrievalSDG(dspy.Module):
         for position, index in enumerate(kept):
             if index in evaluations:
                 judged_list.append(evaluations[index].model_copy(update={"pair_index": position}).model_dump(mode="json"))
-            else:
+            elif state.judges:
                 state.errors.append({"stage": "judge", "window": state.pair_windows[index], "error": f"no evaluation for pair {position}"})
         return dspy.Prediction(
             document_artifacts=state.artifacts,
@@ -298,6 +315,7 @@ class RetrievalSDG(dspy.Module):
             generation_validations=[validation.model_dump() for validation in state.validations],
             dedup={"kept": kept, "duplicate_of": {str(key): value for key, value in duplicate_of.items()}},
             windows=len(state.windows),
+            judged=state.judges,
             lm_usage=state.usage.as_dict(),
             faults=state.usage.faults.as_dict(),
             errors=state.errors,
@@ -349,22 +367,28 @@ class RetrievalSDG(dspy.Module):
         usage: RowUsage,
         errors: list[dict[str, Any]],
     ) -> list[tuple[QAPair, PairValidation]]:
-        """One pair per chosen segment: candidates until one passes validation, else the best one.
+        """One pair per chosen segment: a question about one of its facts, candidates until one passes validation.
 
-        The first candidate is the LM's own (greedy for the embedded model), later ones are samples
-        with their own rollout. Keeping the first valid candidate is the deterministic validator
-        doing its job early: the same checks would reject the others after generation. When none
-        passes, the best candidate is kept with its reasons, so the record shows what went wrong.
-        ``attempts`` in its validation says how many candidates were written for the segment.
+        The program picks the segment and the fact (a sentence of it, ``fact_sentences``) that is the
+        answer; the model writes the question. Candidate k asks about the k-th richest fact (cycling
+        when the segment has fewer), so a fact the model cannot turn into a question does not use up
+        every try. The first candidate is the LM's own (greedy for the embedded model), later ones
+        are samples with their own rollout. Keeping the first valid candidate is the deterministic
+        validator doing its job early: the same checks would reject the others after generation.
+        When none passes, the best candidate is kept with its reasons, so the record shows what went
+        wrong. ``attempts`` in its validation says how many candidates were written for the segment.
         """
         settings = self.settings
         output_type = narrow_segment_qa(settings.min_complexity)  # applied by _call to grammar-decoded calls only
         adapter = self.plain_adapter if self._uses_grammar("generate") else self.adapter
+        facts = {segment_id: fact_sentences(text) for segment_id, text in segments.texts.items()}
+        askable = {segment_id: text for segment_id, text in segments.texts.items() if facts[segment_id]}
         results: list[tuple[QAPair, PairValidation]] = []
-        for segment_id in pick_segments(window.segment_ids, segments.texts, settings.num_pairs):
+        for segment_id in pick_segments(window.segment_ids, askable, settings.num_pairs):
             best: tuple[QAPair, PairValidation] | None = None
             written_count = 0
             for attempt in range(settings.segment_attempts):
+                fact = facts[segment_id][attempt % len(facts[segment_id])]
                 config = {} if attempt == 0 else {"rollout_id": attempt, "temperature": CANDIDATE_TEMPERATURE}
                 try:
                     written = self._call(
@@ -374,7 +398,7 @@ class RetrievalSDG(dspy.Module):
                         narrowed=("qa", output_type),
                         config=config,
                         adapter=adapter,
-                        text=segments.texts[segment_id],
+                        fact=fact,
                     )
                 except EndpointFailed:
                     raise
@@ -382,7 +406,7 @@ class RetrievalSDG(dspy.Module):
                     errors.append({"stage": "generate", "window": window_index, "segment": segment_id, "error": _short(error)})
                     continue
                 written_count += 1
-                pair, validation = normalize_and_validate(segment_pair(written.qa, segment_id), segments, validation_settings)
+                pair, validation = normalize_and_validate(segment_pair(written.qa, segment_id, fact), segments, validation_settings)
                 if best is None or _quality_key(pair, validation) > _quality_key(*best):
                     best = (pair, validation)
                 if validation.valid:

@@ -59,6 +59,15 @@ class GenerationSettings(BaseModel):
         "segment: one short call per chosen segment writes one single-hop pair; auto: segment for the embedded model, window otherwise",
     )
     segment_attempts: int = Field(4, ge=1, le=10, description="segment strategy: candidates per segment until one passes validation")
+    extract: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="Artifact extraction: on, off, or auto = only when the strategy reads the artifacts (the window strategy does, the segment strategy does not)",
+    )
+    judge: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="LLM judge: on, off, or auto = off when the judge would be the embedded default model grading its own pairs "
+        "(its scores carried no signal); convert then keeps pairs on the deterministic checks and the retrieval round trip",
+    )
 
     @model_validator(mode="after")
     def _fill_and_check_counts(self) -> "GenerationSettings":

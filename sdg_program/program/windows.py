@@ -68,6 +68,28 @@ def make_windows(sections: list[str], window_chars: int) -> list[Window]:
     return windows
 
 
+def cited_text(window: Window, segment_ids: set[int]) -> str:
+    """The window's text reduced to the given segments, each under its section header.
+
+    What a judge needs to grade a batch of pairs is the evidence they cite, not the whole window:
+    on the sample docs the judge read the whole row to score 14 pairs (16,710 prompt tokens).
+    Sections without a cited segment are left out with their headers.
+    """
+    kept: list[str] = []
+    header: str | None = None
+    for line in window.text.split("\n"):
+        match = _SEGMENT_LINE.match(line)
+        if match is None:
+            header = line
+            continue
+        if int(match.group(1)) in segment_ids:
+            if header is not None:
+                kept.append(header)
+                header = None
+            kept.append(line)
+    return "\n".join(kept)
+
+
 def window_chars_for(lm: Any, settings: GenerationSettings) -> int:
     """Segment characters per window: the setting, or what fits the LM's context window."""
     if settings.window_chars:

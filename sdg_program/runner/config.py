@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from sdg_program.backends.defaults import DEFAULT_MAX_TOKENS, DEFAULT_NUM_RETRIES, DEFAULT_SEED, DEFAULT_TEMPERATURE, DEFAULT_TIMEOUT
+from sdg_program.backends.defaults import DEFAULT_MAX_TOKENS, DEFAULT_NUM_RETRIES, DEFAULT_REPEAT_PENALTY, DEFAULT_SEED, DEFAULT_TEMPERATURE, DEFAULT_TIMEOUT
 from sdg_program.core.records import SeedRow
 from sdg_program.ingest.config import ChunkingConfig
 from sdg_program.program.settings import GenerationSettings
@@ -43,6 +43,7 @@ class GenerateConfig(BaseModel):
     max_tokens: int = Field(DEFAULT_MAX_TOKENS, ge=64)
     temperature: float = Field(DEFAULT_TEMPERATURE, ge=0.0, le=2.0)
     seed: int | None = DEFAULT_SEED
+    repeat_penalty: float = Field(DEFAULT_REPEAT_PENALTY, ge=1.0, le=2.0, description="In-process (local) models only: llama.cpp's penalty on repeated tokens; 1.0 = none")
     timeout: float = Field(DEFAULT_TIMEOUT, gt=0)
     num_retries: int = Field(DEFAULT_NUM_RETRIES, ge=0, description="Retries of a call after a transient endpoint fault (429, 5xx, timeout)")
     retry_base_delay: float = Field(1.0, gt=0, le=60, description="First backoff in seconds (doubling per retry) when the endpoint sends no Retry-After")
@@ -55,6 +56,14 @@ class GenerateConfig(BaseModel):
         if self.judge_lm is None:
             return True
         return self.judge_lm == self.lm and (self.judge_api_base or self.api_base) == self.api_base
+
+    @property
+    def judge_runs(self) -> bool:
+        """Whether the run's judge runs: ``generation.judge``, where ``auto`` is off when the embedded default
+        model (``lm: local``) would grade its own pairs; the config-level view of ``RetrievalSDG.judges``."""
+        if self.generation.judge != "auto":
+            return self.generation.judge == "on"
+        return not (self.self_judging and self.lm.strip() == "local")
 
     def fingerprint(self) -> str:
         """Hash of every setting that changes what a row's output would be."""
@@ -75,10 +84,10 @@ def signatures_digest() -> str:
     """Hash of the program's signatures: instructions, field names and descriptions, output JSON schemas."""
     from pydantic import TypeAdapter
 
-    from signatures import ExtractArtifacts, GenerateQAPairs, JudgeQAPairs
+    from signatures import ExtractArtifacts, GenerateQAPairs, JudgeQAPairs, WriteSegmentQA
 
     parts = []
-    for signature in (ExtractArtifacts, GenerateQAPairs, JudgeQAPairs):
+    for signature in (ExtractArtifacts, GenerateQAPairs, JudgeQAPairs, WriteSegmentQA):
         parts.append(signature.instructions)
         for name, info in signature.fields.items():
             extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}

@@ -58,6 +58,7 @@ def build_program(config: GenerateConfig) -> tuple[RetrievalSDG, dict[str, Any]]
             # Transient faults are retried by the program (RetryPolicy), where each one is counted.
             num_retries=0,
             structured_output=config.structured_output,
+            repeat_penalty=config.repeat_penalty,
         )
 
     lm = make_lm(config.lm, config.api_base)
@@ -89,7 +90,7 @@ def build_program(config: GenerateConfig) -> tuple[RetrievalSDG, dict[str, Any]]
     if program_path is not None:
         program.load(str(program_path))
         fit_window_to_demos(program, lm)  # demos cost prompt tokens in every call
-    descriptions = {"lm": describe_lm(lm), "judge_lm": describe_lm(judge_lm), "embedder": config.embedder or "all-MiniLM-L6-v2 (embedded)", "self_judging": same_judge,
+    descriptions = {"lm": describe_lm(lm), "judge_lm": describe_lm(judge_lm), "embedder": config.embedder or "all-MiniLM-L6-v2 (embedded)", "self_judging": same_judge, "judge": "on" if program.judges() else "off",
                     "program": str(program_path) if program_path is not None else None}
     return program, descriptions
 

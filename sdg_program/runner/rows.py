@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 def _record_from(row: SeedRow, key: str, prediction: Any) -> GeneratedRecord:
     return GeneratedRecord(**row.model_dump(), **{name: prediction[name] for name in (
         "document_artifacts", "qa_generation", "deduplicated_qa_pairs", "qa_evaluations", "qa_validations",
-        "generation_validations", "dedup", "windows", "lm_usage", "faults", "errors")}, row_key=key)
+        "generation_validations", "dedup", "windows", "judged", "lm_usage", "faults", "errors")}, row_key=key)
 
 
 def run_rows(

@@ -12,14 +12,14 @@ from dspy.utils.exceptions import AdapterParseError
 from sdg_program.backends.adapters import CachedJSONAdapter
 from sdg_program.backends.factory import build_lm
 from sdg_program.backends.faults import classify
+from sdg_program.core.resources import compiled_program
 from sdg_program.program.retrieval_sdg import RetrievalSDG, _with_field_type
 from sdg_program.program.settings import GenerationSettings
 from signatures import ExtractArtifacts, GenerateQAPairs, JudgeQAPairs
 from signatures.narrow import narrow_artifacts, narrow_evaluations, narrow_qa_pairs
 from signatures.segment import narrow_segment_qa
-from tests.conftest import REPO
 
-COMPILED = REPO / "data" / "compiled" / "local_default.json"
+COMPILED = compiled_program("local_default")
 
 GENERATE_INPUTS = dict(segments="Segment 1: Pumps move water.\nSegment 2: Valves open at 90 degrees.", artifacts="(none)", num_pairs=2,
                        query_counts="contextual: 1", reasoning_counts="factual: 1", min_hops=1, max_hops=2, min_complexity=2)
@@ -84,7 +84,7 @@ def test_messages_equal_json_adapter_with_compiled_demos():
     demos, program = compiled_demos()
     assert any(demos.values()), "the compiled program should carry demos"
     cached, plain = CachedJSONAdapter(), dspy.JSONAdapter()
-    inputs = {"extract": EXTRACT_INPUTS, "generate": GENERATE_INPUTS, "judge": JUDGE_INPUTS, "write_segment_qa": {"text": "DSPy compiles programs."}}
+    inputs = {"extract": EXTRACT_INPUTS, "generate": GENERATE_INPUTS, "judge": JUDGE_INPUTS, "write_segment_qa": {"fact": "DSPy compiles programs."}}
     for _ in range(2):
         for name, predictor in program.named_predictors():
             for signature in (predictor.signature, _with_field_type(predictor.signature, *_narrowing(name))):

@@ -550,3 +550,18 @@ def test_load_groups_rejects_bad_files(tmp_path):
         load_groups([path])
     path.write_text(json.dumps({"exact": {"groups": {"1": ["a"]}}, "fuzzy": {"clusters": {"2": ["b", "c"]}}}))
     assert load_groups([path]) == [["a"], ["b", "c"]]
+
+
+def test_pairs_of_a_run_without_judge_are_kept_on_the_checks_alone(tmp_path):
+    """generate --judge off (or auto with the embedded model) writes "judged": false: no score is expected,
+    so the threshold does not apply; a record that was meant to be judged still loses its unscored pairs."""
+    unjudged = [topic_record(i, pairs_per_doc=2) for i in range(3)]
+    for record in unjudged:
+        record["qa_evaluations"] = {"evaluations": []}
+        record["judged"] = False
+    meant_to_be_judged = topic_record(3, pairs_per_doc=2)
+    meant_to_be_judged["qa_evaluations"] = {"evaluations": []}
+    write_records(tmp_path / "gen" / "records.jsonl", [*unjudged, meant_to_be_judged])
+    result = convert(input_path=tmp_path / "gen", eval_only=True, quality_threshold=7.0)
+    assert result.report.pairs_kept == result.report.pairs_kept_unjudged == 6
+    assert result.report.pairs_dropped == {"unjudged": 2}
