@@ -55,7 +55,7 @@ class ConvertConfig(BaseModel):
     paraphrase_threshold: float | None = Field(0.9, gt=0.0, le=1.0, description="Cosine above which questions of two units join them; None = off")
     roundtrip: bool = Field(True, description="Keep a pair only if BM25 + embedder retrieval (fused) over the whole corpus ranks a positive within roundtrip_k")
     roundtrip_k: int | None = Field(None, ge=1, description="Default: 2% of the corpus, at least 10 passages (export.roundtrip.default_roundtrip_k)")
-    dedup_threshold: float | None = Field(None, gt=0.0, le=1.0, description="Cosine above which two kept questions are one; the better pair stays. None = off")
+    dedup_threshold: float | None = Field(0.95, gt=0.0, le=1.0, description="Cosine above which two kept questions are one; the better pair stays. None = off. 0.95 drops repeated and near-identical questions and keeps rewordings (bench/bench_quality.py)")
     language: str | None = Field(None, description="Language every question must be in when records are validated here (no qa_validations); default: its segments'")
     disabled_checks: list[str] = Field(default_factory=list, description="Validation reason codes not checked when records are validated here")
     embedder: str | None = Field(None, description="sentence-transformers model; default: bundled all-MiniLM-L6-v2")

@@ -163,7 +163,9 @@ def converted(tmp_path_factory):
     root = tmp_path_factory.mktemp("convert")
     records = awkward_corpus()
     write_records(root / "generated" / "records.jsonl", records)
-    result = convert(ConvertConfig(input_path=root / "generated"))
+    # The awkward corpus plants the same question in several documents to test paraphrase grouping;
+    # corpus-wide dedup (on by default) would drop them first: tests/export/test_quality_gate.py covers it.
+    result = convert(ConvertConfig(input_path=root / "generated", dedup_threshold=None))
     return result, records
 
 
@@ -331,7 +333,7 @@ def test_training_corpus_leaves_out_test_only_passages(converted):
 def test_rerun_is_byte_identical(converted):
     result, _ = converted
     before = {path: path.read_bytes() for path in result.files}
-    again = convert(ConvertConfig(input_path=Path(result.report.input_file).parent))
+    again = convert(ConvertConfig(input_path=Path(result.report.input_file).parent, dedup_threshold=None))
     assert again.files == result.files
     assert {path: path.read_bytes() for path in again.files} == before
     assert not list(result.output_dir.rglob("*.tmp"))
@@ -415,7 +417,7 @@ def test_generate_output_converts(tmp_path):
     config = make_config(tmp_path, docs=4)  # one sentence per chunk: segment 3 is the "Beta systems" sentence
     grounded = pair("how do beta systems index the records for search", "Beta systems index the records for search.", [3])
     generate(config, program=scripted_program(pairs=[grounded]))
-    result = convert(input_path=config.output_dir, num_negatives=1)
+    result = convert(input_path=config.output_dir, num_negatives=1, dedup_threshold=None)  # the scripted LM asks every row the same question
     report = result.report
     assert report.records_in == 4 and report.pairs_kept == 4
     # the scripted LM asks the same question of all four documents: paraphrase control makes them one unit

@@ -135,7 +135,7 @@ def test_gate_counts_reach_the_report_file(gated):
 
 def test_the_gate_can_be_turned_off(tmp_path):
     write_records(tmp_path / "gen" / "records.jsonl", planted_records())
-    report = convert(input_path=tmp_path / "gen", num_negatives=0, paraphrase_threshold=None, roundtrip=False).report
+    report = convert(input_path=tmp_path / "gen", num_negatives=0, paraphrase_threshold=None, roundtrip=False, dedup_threshold=None).report
     assert report.pairs_kept == 23 and "not_retrievable" not in report.pairs_dropped and "duplicate" not in report.pairs_dropped
 
 
