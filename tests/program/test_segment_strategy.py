@@ -14,7 +14,6 @@ from sdg_program.program.retrieval_sdg import RetrievalSDG
 from sdg_program.program.settings import GenerationSettings
 from sdg_program.program.strategies import fact_sentences, pick_segments, strategy_for
 from signatures import SegmentQuestion, WriteSegmentQA, narrow_segment_qa
-from tests.fake_lm import artifacts, evaluation
 
 TEXT = (
     "MIPROv2 proposes instructions and few-shot demonstrations, then searches their combinations with a Bayesian surrogate model. "
