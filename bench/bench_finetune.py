@@ -3,6 +3,7 @@
     python bench/bench_finetune.py                          # both parts, ~5-10 minutes on 2 cores
     python bench/bench_finetune.py --skip-quality --steps 5 # throughput only, more steps
     python bench/bench_finetune.py --epochs 3 --learning-rate 5e-5   # the quality part with other settings
+    python bench/bench_finetune.py --skip-throughput --generated --generated-docs 120   # + embedded-model pairs (~20 min more)
 
 1. Throughput: examples per second of `sdg-program finetune`'s training step for each loss
    (mnrl, cached-mnrl) and batch size, over a few steps of real question/passage pairs
@@ -13,6 +14,12 @@
    paragraph per document and chunk, the question citing the supporting chunks), `convert`
    splits them (about half train, half test), `finetune` trains on the train half and scores
    the embedded MiniLM and the tuned model on the test half's BEIR set.
+
+3. Generated (``--generated``): the paragraphs of the questions that part 2 put in its training
+   split become documents; the embedded SmolLM2-135M writes pairs about them (``generate`` with
+   its defaults), ``convert`` exports them, and ``finetune`` trains on those generated pairs and is
+   scored on part 2's held-out *human* test questions (``--eval-beir``). An honest figure for what
+   the embedded model's data does, with no target.
 
 Human questions, not generated ones, so the figure says whether the loop helps on questions
 nobody wrote for it; they are multi-hop, so a single-passage retriever cannot solve them fully.
@@ -187,6 +194,44 @@ def quality(items: list[dict[str, Any]], work: Path, args: argparse.Namespace) -
     return result
 
 
+def generated(items: list[dict[str, Any]], human_export: Path, work: Path, args: argparse.Namespace) -> Any:
+    """Pairs the embedded model writes about the training half's paragraphs -> convert -> finetune, scored on the human test questions."""
+    from rich.console import Console
+
+    from sdg_program.evaluation import comparison_table, finetune
+    from sdg_program.export import ConvertConfig, convert
+    from sdg_program.ingest.config import ChunkingConfig
+    from sdg_program.runner import GenerateConfig, generate
+
+    held_out = {json.loads(line)["text"] for line in (human_export / "eval_beir" / "queries.jsonl").read_text(encoding="utf-8").splitlines() if line}
+    docs = work / "generated_docs"
+    docs.mkdir()
+    written = 0
+    for item in items:
+        if item["question"] in held_out:
+            continue
+        for title, text in item["supporting"] + item["distractors"]:
+            if written >= args.generated_docs:
+                break
+            name = f"{title.replace('/', '_')[:60]}-{hashlib.sha256(text.encode()).hexdigest()[:8]}.md"
+            if not (docs / name).exists():
+                (docs / name).write_text(f"# {title}\n\n{text}\n", encoding="utf-8")
+                written += 1
+    print(f"  {written} paragraphs of the {len(items) - len(held_out)} training-side questions become documents", flush=True)
+    started = time.perf_counter()
+    run = generate(GenerateConfig(chunking=ChunkingConfig(input_dir=docs), output_dir=work / "generated"), overwrite=True, console=Console(stderr=True))
+    counts = run.stats.as_dict()
+    print(f"  generate (embedded model): {counts['pairs_valid']} valid of {counts['pairs_generated']} pairs in {time.perf_counter() - started:.0f} s", flush=True)
+    converted = convert(ConvertConfig(input_path=work / "generated", output_dir=work / "generated_train_eval", train_ratio=0.8, val_ratio=0.1, quality_threshold=0, seed=args.seed))
+    splits = {name: split.queries for name, split in converted.report.splits.items()}
+    print(f"  convert: {converted.report.pairs_kept} pairs kept, splits {splits}", flush=True)
+    config = FinetuneConfig(export_dir=converted.output_dir, epochs=args.epochs, learning_rate=args.learning_rate, batch_size=args.batch_size,
+                            seed=args.seed, eval_beir=[human_export / "eval_beir"])
+    result = finetune(config, console=Console(stderr=True))
+    Console().print(comparison_table(result))
+    return result
+
+
 # --- main --------------------------------------------------------------------------------
 
 
@@ -203,6 +248,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--skip-quality", action="store_true")
+    parser.add_argument("--generated", action="store_true", help="Also train on pairs the embedded model writes (part 3)")
+    parser.add_argument("--generated-docs", type=int, default=120, help="Paragraphs given to the embedded model in part 3")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("bm25s").setLevel(logging.WARNING)
@@ -219,12 +266,19 @@ def main() -> None:
         print(f"Quality: {len(items)} human questions (HotpotQA + MuSiQue), {args.distractors} distractors each", flush=True)
         with tempfile.TemporaryDirectory() as work:
             result = quality(items, Path(work), args)
-        comparison = result.comparisons[0]
-        print(f"nDCG@10 on the held-out human questions: base {comparison.base.ndcg_at_10:.4f}, tuned {comparison.tuned.ndcg_at_10:.4f} "
-              f"({comparison.delta('ndcg_at_10'):+.4f}); BM25 {comparison.bm25.ndcg_at_10 if comparison.bm25 else float('nan'):.4f}")
-        print(f"  {result.data.train_rows} training rows, {result.steps} steps, {result.seconds.get('train', 0):.0f} s training, "
-              f"validation {result.validation.before if result.validation else None} -> {result.validation.best if result.validation else None}")
+            _summary("human training questions", result, result.comparisons[0])
+            if args.generated:
+                print("Generated: the embedded model's pairs about the training-side paragraphs, scored on the same human test questions", flush=True)
+                tuned = generated(items, Path(work) / "human_train_eval", Path(work), args)
+                _summary("embedded-model pairs", tuned, tuned.comparisons[-1])
     print(f"total {time.perf_counter() - started:.0f} s")
+
+
+def _summary(label: str, result: Any, comparison: Any) -> None:
+    print(f"[{label}] nDCG@10 on the held-out human questions: base {comparison.base.ndcg_at_10:.4f}, tuned {comparison.tuned.ndcg_at_10:.4f} "
+          f"({comparison.delta('ndcg_at_10'):+.4f}); BM25 {comparison.bm25.ndcg_at_10 if comparison.bm25 else float('nan'):.4f}")
+    print(f"  {result.data.train_rows} training rows, {result.steps} steps, {result.seconds.get('train', 0):.0f} s training, "
+          f"validation {result.validation.before if result.validation else None} -> {result.validation.best if result.validation else None}")
 
 
 if __name__ == "__main__":
