@@ -25,7 +25,7 @@ from sdg_program.core.errors import EndpointFailed, RowFailed
 from sdg_program.core.records import SeedRow
 from sdg_program.core.secrets import scrub
 from sdg_program.program.dedup import deduplicate
-from sdg_program.program.settings import GenerationSettings
+from sdg_program.program.settings import GenerationSettings, judge_runs
 from sdg_program.program.strategies import CANDIDATE_TEMPERATURE, fact_sentences, pick_segments, segment_pair, strategy_for
 from sdg_program.program.usage import RowUsage
 from sdg_program.program.validation import PairValidation, RowSegments, ValidationSettings, normalize_and_validate
@@ -179,14 +179,10 @@ class RetrievalSDG(dspy.Module):
                     usage.roles[role].add([entry for entries in tracker.usage_data.values() for entry in entries])
 
     def judges(self) -> bool:
-        """Whether the judge runs: ``settings.judge``, where ``auto`` means not when the embedded default
-        model would grade its own pairs (SmolLM2-135M's scores carried no signal, and judging cost
-        more tokens than writing the pairs); any other judge runs."""
-        if self.settings.judge != "auto":
-            return self.settings.judge == "on"
+        """Whether the judge runs (``settings.judge``; see ``program.settings.judge_runs``)."""
         judge_lm = self.role_lms["judge"] or dspy.settings.lm
         generate_lm = self.role_lms["generate"] or dspy.settings.lm
-        return not (judge_lm is generate_lm and getattr(judge_lm, "is_embedded_default", False) is True)
+        return judge_runs(self.settings.judge, judge_lm is generate_lm, getattr(judge_lm, "is_embedded_default", False) is True)
 
     # -- the program ----------------------------------------------------------
 

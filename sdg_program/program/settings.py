@@ -37,6 +37,19 @@ def default_reasoning_counts(num_pairs: int) -> dict[str, int]:
     return counts
 
 
+def judge_runs(mode: str, self_judging: bool, embedded_default: bool) -> bool:
+    """Whether the judge runs for ``GenerationSettings.judge`` == ``mode``: ``on``/``off`` say so;
+    ``auto`` is off only when the embedded default model would grade its own pairs (SmolLM2-135M's
+    scores carried no signal, and judging cost more tokens than writing the pairs).
+
+    The one rule behind ``RetrievalSDG.judges`` (asked of the built LMs) and
+    ``GenerateConfig.judge_runs`` (asked of the config, before any model is loaded).
+    """
+    if mode != "auto":
+        return mode == "on"
+    return not (self_judging and embedded_default)
+
+
 class GenerationSettings(BaseModel):
     """What the program asks for per row (or per window of a long row) and how it checks it."""
 

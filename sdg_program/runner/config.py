@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sdg_program.backends.defaults import DEFAULT_MAX_TOKENS, DEFAULT_NUM_RETRIES, DEFAULT_REPEAT_PENALTY, DEFAULT_SEED, DEFAULT_TEMPERATURE, DEFAULT_TIMEOUT
 from sdg_program.core.records import SeedRow
 from sdg_program.ingest.config import ChunkingConfig
-from sdg_program.program.settings import GenerationSettings
+from sdg_program.program.settings import GenerationSettings, judge_runs
 
 RECORDS_FILE = "records.jsonl"
 FAILURES_FILE = "failures.jsonl"
@@ -59,11 +59,9 @@ class GenerateConfig(BaseModel):
 
     @property
     def judge_runs(self) -> bool:
-        """Whether the run's judge runs: ``generation.judge``, where ``auto`` is off when the embedded default
-        model (``lm: local``) would grade its own pairs; the config-level view of ``RetrievalSDG.judges``."""
-        if self.generation.judge != "auto":
-            return self.generation.judge == "on"
-        return not (self.self_judging and self.lm.strip() == "local")
+        """Whether the run's judge runs (``generation.judge``; see ``program.settings.judge_runs``): the
+        config's view of ``RetrievalSDG.judges``, before any model is loaded (``lm: local`` is the embedded default)."""
+        return judge_runs(self.generation.judge, self.self_judging, self.lm.strip() == "local")
 
     def fingerprint(self) -> str:
         """Hash of every setting that changes what a row's output would be."""
