@@ -14,6 +14,7 @@ from sdg_program.program.retrieval_sdg import RetrievalSDG
 from sdg_program.program.settings import GenerationSettings
 from sdg_program.program.strategies import fact_sentences, pick_segments, strategy_for
 from signatures import SegmentQuestion, WriteSegmentQA, narrow_segment_qa
+from tests.fake_lm import evaluation
 
 TEXT = (
     "MIPROv2 proposes instructions and few-shot demonstrations, then searches their combinations with a Bayesian surrogate model. "
@@ -55,13 +56,13 @@ def test_facts_are_the_richest_clean_sentences_of_a_segment():
 
 
 def test_candidates_ask_about_facts_until_one_passes_and_the_best_is_kept_when_none_does():
-    copied = qa("What proposes instructions and few-shot demonstrations then searches their combinations?")
     good = qa("How does MIPROv2 search combinations of instructions and demonstrations?")
     off_topic = qa("What is the capital of France?")
     lm = DummyLM(
         [
             good,  # segment 1: the first candidate passes
             off_topic, off_topic,  # segment 3: neither passes, the best is kept with its reasons
+            {"evaluations": {"evaluations": [evaluation(0), evaluation(1)]}},  # a DummyLM is no embedded model: the judge runs
         ],
         adapter=dspy.JSONAdapter(),
     )
@@ -78,13 +79,14 @@ def test_candidates_ask_about_facts_until_one_passes_and_the_best_is_kept_when_n
     assert [(v["valid"], v["attempts"]) for v in result.generation_validations] == [(True, 1), (False, 2)]
     assert "question_not_grounded" in result.generation_validations[1]["reasons"]
     assert result.lm_usage["generate"]["calls"] == 3
-    # The segment strategy reads no artifacts, and a DummyLM is no embedded model: extract off, judge on (auto).
+    # The segment strategy reads no artifacts: extract off (auto).
     assert result.lm_usage["extract"]["calls"] == 0
     generate_calls = [entry for entry in lm.history if "`qa`" in json.dumps(entry["messages"])]
     assert [entry["kwargs"].get("temperature") for entry in generate_calls] == [None, None, 0.8]
     assert [entry["kwargs"].get("rollout_id") for entry in generate_calls] == [None, None, 1]
-    assert "Fact: " + fact in json.dumps(generate_calls[0]["messages"]) or fact in json.dumps(generate_calls[0]["messages"])
-    assert copied  # (a copied question is rejected by validation: tests/program/test_validation.py)
+    assert fact in generate_calls[0]["messages"][-1]["content"]  # the model is shown the fact
+    assert [evaluation["pair_index"] for evaluation in result.qa_evaluations["evaluations"]] == [0, 1]
+    assert result.lm_usage["judge"]["calls"] == 1 and result.judged is True
 
 
 def test_complexity_offered_by_the_grammar_starts_at_min_complexity():
