@@ -15,8 +15,9 @@ assistant's content). `valid_reply` is the default; wrap it to fail some calls:
         return valid_reply(request)
 
 `valid_reply` reads the request the way the pipeline's prompts are written (DSPy's JSONAdapter):
-the signature from the schema in `response_format` or from the output field named in the user
-message ("Respond with a JSON object in the following order of fields: `qa_pairs` ..."), the
+the signature from the schema in `response_format`, from the output field named in the user
+message ("Respond with a JSON object in the following order of fields: `qa_pairs` ...") or first
+in the system message's outline ("Reply with one JSON object with these fields:\nqa_pairs (..."), the
 segment IDs from `Segment N ...:` lines, the pairs to judge from `pair_index: N` lines. Its pairs
 copy segment text into the answers, so they pass the pipeline's validation.
 
@@ -38,6 +39,7 @@ _OUTPUT_FIELD = re.compile(r"order of fields: `(\w+)`")
 _CHAT_OUTPUT_FIELD = re.compile(r"\[\[ ## (\w+) ## \]\]")
 _SEGMENT = re.compile(r"(?m)^Segment (\d+)(?: \[Doc: [^\]\n]*\])?: (.*)$")
 _PAIR_INDEX = re.compile(r"(?m)^pair_index: (\d+)")
+_OUTLINE_OUTPUT_FIELD = re.compile(r"Reply with one JSON object with these fields:\n(\w+) \(")
 _SIGNATURES = {"artifacts": "extract", "qa_pairs": "generate", "evaluations": "judge"}
 
 
@@ -99,6 +101,10 @@ class StubRequest:
                     return name
         text = self.input_text
         match = _OUTPUT_FIELD.search(text)
+        if match:
+            return match.group(1)
+        # sdg-program's compact prompt names the output fields in the system message, one per line.
+        match = _OUTLINE_OUTPUT_FIELD.search(self.text("system"))
         if match:
             return match.group(1)
         names = [name for name in _CHAT_OUTPUT_FIELD.findall(text) if name in _SIGNATURES]
@@ -212,6 +218,64 @@ def valid_reply(request: StubRequest) -> dict[str, Any]:
     return completion(json.dumps(valid_output(request)), request=request)
 
 
+class TokenCounter:
+    """Prompt tokens per signature as a provider would bill them: messages plus the response_format schema.
+
+    tiktoken's cl100k_base (an OpenAI tokenizer; its file ships inside litellm's wheel, so nothing is
+    downloaded). Also estimates what a provider's prefix cache could serve: for each request, the
+    tokens of the longest common prefix of its messages with the previous request of the same
+    signature, the way vLLM, NIM and OpenAI reuse a shared prompt start.
+    """
+
+    def __init__(self) -> None:
+        import importlib.util
+        import os
+
+        if "TIKTOKEN_CACHE_DIR" not in os.environ:
+            spec = importlib.util.find_spec("litellm")
+            if spec is not None and spec.submodule_search_locations:
+                os.environ["TIKTOKEN_CACHE_DIR"] = os.path.join(list(spec.submodule_search_locations)[0], "litellm_core_utils", "tokenizers")
+        import tiktoken
+
+        self._encoding = tiktoken.get_encoding("cl100k_base")
+        self._lock = threading.Lock()
+        self._previous: dict[str, str] = {}
+        self.by_signature: dict[str, dict[str, int]] = {}
+
+    def clear(self) -> None:
+        with self._lock:
+            self._previous.clear()
+            self.by_signature.clear()
+
+    def _tokens(self, text: str) -> int:
+        return len(self._encoding.encode(text, disallowed_special=())) if text else 0
+
+    def count(self, request: StubRequest) -> None:
+        signature = request.signature or "other"
+        schema = json.dumps(request.response_format, separators=(",", ":")) if request.response_format else ""
+        messages = "".join(f"<|{m.get('role')}|>{m.get('content') if isinstance(m.get('content'), str) else json.dumps(m.get('content'))}" for m in request.messages)
+        prompt = messages  # what vLLM and NIM prefix-cache (OpenAI caches the schema too, but it varies per window)
+        with self._lock:
+            previous = self._previous.get(signature, "")
+            self._previous[signature] = prompt
+        common = 0
+        for common, (a, b) in enumerate(zip(prompt, previous)):
+            if a != b:
+                break
+        else:
+            common = min(len(prompt), len(previous))
+        counts = {"calls": 1, "message_tokens": self._tokens(messages), "schema_tokens": self._tokens(schema),
+                  "cacheable_prefix_tokens": self._tokens(prompt[:common]), "schema_chars": len(schema)}
+        with self._lock:
+            totals = self.by_signature.setdefault(signature, dict.fromkeys(counts, 0))
+            for name, value in counts.items():
+                totals[name] += value
+
+    def summary(self) -> dict[str, dict[str, int]]:
+        with self._lock:
+            return {name: dict(values) for name, values in self.by_signature.items()}
+
+
 class _Server(ThreadingHTTPServer):
     # Enough for 64+ concurrent clients: the socketserver default backlog (5) drops SYNs beyond
     # it, and a dropped SYN is retried only after a second, which would show up as fake latency.
@@ -228,7 +292,8 @@ class _Server(ThreadingHTTPServer):
 class OpenAIStub:
     """An OpenAI-compatible server on 127.0.0.1 that answers after `delay` seconds with `reply(request)`."""
 
-    def __init__(self, reply: Reply = valid_reply, *, delay: float = 0.0, host: str = "127.0.0.1", port: int = 0, keep_requests: bool = True):
+    def __init__(self, reply: Reply = valid_reply, *, delay: float = 0.0, host: str = "127.0.0.1", port: int = 0, keep_requests: bool = True,
+                 count_tokens: bool = False):
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise ValueError("the stub only listens on the loopback interface")
         self.reply = reply
@@ -238,6 +303,9 @@ class OpenAIStub:
         self.calls = 0
         self.in_flight = 0
         self.max_in_flight = 0
+        self.first_request_at: float | None = None  # wall-clock time (time.time()) of the first chat call
+        # Server-side token counts per signature (TokenCounter), for cost benchmarks; off by default.
+        self.token_counter = TokenCounter() if count_tokens else None
         self._lock = threading.Lock()
         self._server = _Server((host, port), self._handler_class())
         self._thread: threading.Thread | None = None
@@ -272,12 +340,18 @@ class OpenAIStub:
             self.requests.clear()
             self.calls = 0
             self.max_in_flight = 0
+            self.first_request_at = None
+            if self.token_counter is not None:
+                self.token_counter.clear()
 
     # ----------------------------------------------------------------- serving
 
     def stats(self) -> dict[str, int]:
         with self._lock:
-            return {"calls": self.calls, "in_flight": self.in_flight, "max_in_flight": self.max_in_flight}
+            stats = {"calls": self.calls, "in_flight": self.in_flight, "max_in_flight": self.max_in_flight, "first_request_at": self.first_request_at}
+        if self.token_counter is not None:
+            stats["tokens"] = self.token_counter.summary()
+        return stats
 
     def _answer(self, path: str, headers: dict[str, str], raw: bytes) -> StubResponse:
         if path == "/stub/stats":
@@ -296,8 +370,12 @@ class OpenAIStub:
         with self._lock:
             request = StubRequest(index=self.calls, path=path, headers=headers, body=body)
             self.calls += 1
+            if self.first_request_at is None:
+                self.first_request_at = time.time()
             if self.keep_requests:
                 self.requests.append(request)
+        if self.token_counter is not None:
+            self.token_counter.count(request)
         result = self.reply(request)
         if isinstance(result, StubResponse):
             return result
@@ -361,8 +439,9 @@ class StubProcess:
             ... stub.base_url ...; stub.stats()["calls"]; stub.reset()
     """
 
-    def __init__(self, *, delay: float = 0.0):
+    def __init__(self, *, delay: float = 0.0, count_tokens: bool = False):
         self.delay = delay
+        self.count_tokens = count_tokens
         self._process = None
         self.port: int | None = None
 
@@ -375,7 +454,7 @@ class StubProcess:
         import sys
 
         self._process = subprocess.Popen(
-            [sys.executable, __file__, "--delay", str(self.delay)], stdout=subprocess.PIPE, text=True,
+            [sys.executable, __file__, "--delay", str(self.delay), *(["--count-tokens"] if self.count_tokens else [])], stdout=subprocess.PIPE, text=True,
         )
         line = self._process.stdout.readline()
         if not line.startswith("READY "):
@@ -419,8 +498,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="OpenAI-compatible stub on 127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--delay", type=float, default=0.0)
+    parser.add_argument("--count-tokens", action="store_true", help="count prompt tokens per signature with tiktoken (GET /stub/stats)")
     args = parser.parse_args()
-    stub = OpenAIStub(delay=args.delay, port=args.port, keep_requests=False)
+    stub = OpenAIStub(delay=args.delay, port=args.port, keep_requests=False, count_tokens=args.count_tokens)
     print(f"READY {stub.port}", flush=True)
     try:
         stub._server.serve_forever()
