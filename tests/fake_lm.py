@@ -7,10 +7,11 @@ from typing import Any
 import dspy
 from dspy.utils.dummies import DummyLM
 
-# JSONAdapter ends each prompt with "... order of fields: `<outputs>`": unique per signature.
-EXTRACT_KEY = "fields: `artifacts`"
-GENERATE_KEY = "fields: `qa_pairs`"
-JUDGE_KEY = "fields: `evaluations`"
+# An input field header only that signature's user message has (DSPy's JSONAdapter and the program's
+# CompactJSONAdapter both write inputs as `[[ ## name ## ]]` blocks).
+EXTRACT_KEY = "[[ ## max_artifacts_per_type ## ]]"
+GENERATE_KEY = "[[ ## num_pairs ## ]]"
+JUDGE_KEY = "[[ ## qa_pairs ## ]]"
 
 
 def artifacts(*names: str) -> dict[str, Any]:

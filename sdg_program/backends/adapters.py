@@ -95,14 +95,18 @@ class CachedJSONAdapter(JSONAdapter):
         variants = _variants(self._response_formats, signature)
         format_ = variants.get(key)
         if format_ is None:
-            probe: dict[str, Any] = {}
-            super()._prepare_response_format(lm, probe, signature)
-            format_ = probe.get("response_format", _NO_FORMAT)
+            format_ = self._build_response_format(lm, signature)
             _store(variants, key, format_)
         if format_ is _NO_FORMAT:
             return
         # A dict format ({"type": "json_object"}) is copied: the caller owns what lands in lm_kwargs.
         lm_kwargs["response_format"] = dict(format_) if isinstance(format_, dict) else format_
+
+    def _build_response_format(self, lm: dspy.BaseLM, signature: type[dspy.Signature]) -> Any:
+        """What DSPy's JSONAdapter would put in ``response_format`` (``_NO_FORMAT`` for nothing); built on a cache miss."""
+        probe: dict[str, Any] = {}
+        JSONAdapter._prepare_response_format(self, lm, probe, signature)
+        return probe.get("response_format", _NO_FORMAT)
 
     def format_system_message(self, signature: type[dspy.Signature]) -> str:
         """`JSONAdapter.format_system_message`, computed once per signature (instructions and descriptions included in the key)."""
@@ -110,9 +114,13 @@ class CachedJSONAdapter(JSONAdapter):
         variants = _variants(self._system_messages, signature)
         message = variants.get(key)
         if message is None:
-            message = super().format_system_message(signature)
+            message = self._system_message(signature)
             _store(variants, key, message)
         return message
+
+    def _system_message(self, signature: type[dspy.Signature]) -> str:
+        """The system message for ``signature``; built on a cache miss."""
+        return JSONAdapter.format_system_message(self, signature)
 
 
 # `Adapter.__init_subclass__` wraps `format` and `parse` with DSPy's callback hooks in every subclass.

@@ -32,12 +32,6 @@ class FilteredPairs:
     vectors: np.ndarray | None = None  # question embeddings, when paraphrase control computed them
 
 
-# Validation reasons that the round trip judges better when it runs: word overlap between a question
-# and its segments (question_not_grounded) rejects paraphrases, which retrieval still finds. On the
-# labelled set (bench/bench_quality.py --roundtrip) dropping it with the round trip on loses no
-# rejected bad pair and keeps more good ones.
-WAIVED_BY_ROUNDTRIP = frozenset({"question_not_grounded"})
-
 
 def drop_reason(pair: dict[str, Any], positives: list[str], unknown: int, threshold: float, max_pos_docs: int,
                 waived: frozenset[str] = frozenset()) -> str:
@@ -95,6 +89,8 @@ def _keep_rows(values: list[str]) -> list[bool]:
 
 def filter_pairs(records, config: ConvertConfig) -> FilteredPairs:
     """Explode pairs, give each a drop reason, keep the rest, and name the kept ones."""
+    from sdg_program.program.validation import WAIVED_BY_ROUNDTRIP  # here: that module loads DSPy, which --help does not need
+
     pairs = records.map(
         explode_pairs,
         batched=True,

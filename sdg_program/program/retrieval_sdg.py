@@ -20,6 +20,7 @@ import numpy as np
 from dspy.utils.usage_tracker import track_usage
 
 from sdg_program.backends.adapters import CachedJSONAdapter, PlainPromptAdapter
+from sdg_program.backends.compact_adapter import BASE_SIGNATURE_ATTRIBUTE, CompactJSONAdapter
 from sdg_program.backends.faults import TRANSIENT_KINDS, RetryPolicy, Waiter, classify
 from sdg_program.core.errors import EndpointFailed, RowFailed
 from sdg_program.core.records import SeedRow
@@ -105,6 +106,9 @@ class RetrievalSDG(dspy.Module):
         # JSON output: with the embedded model DSPy's JSONAdapter sends the schema, which
         # llama.cpp turns into a grammar; endpoints get JSON mode or a schema when they support it.
         self.adapter = CachedJSONAdapter()  # JSONAdapter, schema + system message built once per signature
+        # Endpoints: the output contract said once (outline in the prompt, compact schema on the wire),
+        # about 40% fewer prompt tokens; the in-process model keeps the prompts its compiled demos were tuned with.
+        self.compact_adapter = CompactJSONAdapter()
         # The segment strategy's short prompt for grammar-decoded LMs (see PlainPromptAdapter).
         self.plain_adapter = PlainPromptAdapter()
 
@@ -156,7 +160,7 @@ class RetrievalSDG(dspy.Module):
                 request.update(rollout_id=1000 * int(request.get("rollout_id") or 0) + reask, temperature=0.7)
             with track_usage() as tracker:
                 try:
-                    with dspy.context(lm=lm, adapter=adapter or self.adapter):
+                    with dspy.context(lm=lm, adapter=adapter or self._adapter_for(lm)):
                         return predictor(**inputs, config=request)
                 except Exception as error:
                     kind = classify(error)
@@ -178,6 +182,10 @@ class RetrievalSDG(dspy.Module):
                 finally:
                     usage.roles[role].add([entry for entries in tracker.usage_data.values() for entry in entries])
 
+    def _adapter_for(self, lm: dspy.BaseLM) -> dspy.Adapter:
+        """DSPy's JSON protocol for the in-process model, the compact one for endpoints."""
+        return self.adapter if getattr(lm, "runs_in_process", False) is True else self.compact_adapter
+
     def judges(self) -> bool:
         """Whether the judge runs (``settings.judge``; see ``program.settings.judge_runs``)."""
         judge_lm = self.role_lms["judge"] or dspy.settings.lm
@@ -196,7 +204,7 @@ class RetrievalSDG(dspy.Module):
             if not state.pairs:
                 raise RowFailed("no QA pairs were generated: " + "; ".join(f"{e['stage']}: {e['error']}" for e in state.errors), state.errors, state.usage.faults.as_dict())
             kept, duplicate_of = self._dedup(state)
-            evaluations = self._judge(state, kept) if state.judges else {}
+            evaluations = self._judge(state, self._judged_pairs(state, kept)) if state.judges else {}
         except EndpointFailed as error:
             raise _endpoint_row_failure(error, state.errors, state.usage) from error
         return self._assemble(state, kept, duplicate_of, evaluations)
@@ -267,6 +275,12 @@ class RetrievalSDG(dspy.Module):
         )
         return dedup.kept, dedup.duplicate_of
 
+    @staticmethod
+    def _judged_pairs(state: "_RowState", kept: list[int]) -> list[int]:
+        """The kept pairs the judge sees: those convert may keep. A pair that failed a check convert
+        never waives is dropped whatever its score, so grading it would only cost tokens."""
+        return [index for index in kept if state.validations[index].may_be_kept]
+
     def _judge(self, state: "_RowState", kept: list[int]) -> dict[int, QAEvaluation]:
         """Evaluations of the kept pairs by pair index: one judge call per window and batch of MAX_PAIRS,
         showing the judge only the segments that batch cites."""
@@ -300,7 +314,7 @@ class RetrievalSDG(dspy.Module):
         for position, index in enumerate(kept):
             if index in evaluations:
                 judged_list.append(evaluations[index].model_copy(update={"pair_index": position}).model_dump(mode="json"))
-            elif state.judges:
+            elif state.judges and state.validations[index].may_be_kept:
                 state.errors.append({"stage": "judge", "window": state.pair_windows[index], "error": f"no evaluation for pair {position}"})
         return dspy.Prediction(
             document_artifacts=state.artifacts,
@@ -421,7 +435,10 @@ def _with_field_type(signature: type[dspy.Signature], name: str, type_: type) ->
     visible share of a row's CPU at high concurrency. The narrow_* types are cached, so rows with the
     same segment IDs and sizes reuse one signature class.
     """
-    return signature.with_updated_fields(name, type_=type_)
+    narrowed = signature.with_updated_fields(name, type_=type_)
+    # The prompt describes the base types (the same text on every call); only the wire schema is narrowed.
+    setattr(narrowed, BASE_SIGNATURE_ATTRIBUTE, signature)
+    return narrowed
 
 
 def _endpoint_row_failure(error: EndpointFailed, errors: list[dict[str, Any]], usage: RowUsage) -> RowFailed:

@@ -130,6 +130,13 @@ class ValidationSettings(BaseModel):
         return code not in self.disabled_checks
 
 
+# Validation reasons that convert's retrieval round trip judges better when it runs: word overlap
+# between a question and its segments (question_not_grounded) rejects paraphrases, which retrieval
+# still finds. On the labelled set (bench/bench_quality.py --roundtrip) dropping it with the round
+# trip on loses no rejected bad pair and keeps more good ones.
+WAIVED_BY_ROUNDTRIP = frozenset({"question_not_grounded"})
+
+
 class PairValidation(BaseModel):
     """The verdict on one pair: valid or not, and every reason it is not."""
 
@@ -140,6 +147,11 @@ class PairValidation(BaseModel):
     attempts: int = Field(1, ge=1, description="Candidates written for this pair's segment, this one included (segment strategy; 1 otherwise)")
     normalizations: list[str] = Field(default_factory=list, description="Structural repairs applied before validation (sdg_program.program.normalize codes)")
     original: dict[str, Any] | None = Field(None, description="The pair's structural fields as generated, when normalizations changed them")
+
+    @property
+    def may_be_kept(self) -> bool:
+        """Valid, or invalid only for reasons convert may waive: the pairs whose fate a judge's score can still decide."""
+        return self.valid or (bool(self.reasons) and set(self.reasons) <= WAIVED_BY_ROUNDTRIP)
 
 
 def is_repetitive(text: str, size: int = 5) -> bool:

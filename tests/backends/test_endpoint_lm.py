@@ -207,3 +207,39 @@ def test_program_save_and_load_rebuilds_the_endpoint_lm(stub, tmp_path):
     assert restored.structured_output == "json_object_schema" and restored.api_base == stub.base_url
     assert restored.kwargs["seed"] == 5 and restored.kwargs["max_tokens"] == 200
     assert classify(restored).fact.kind == "fruit"
+
+
+@pytest.mark.parametrize("mode", ["json_schema", "json_object"])
+def test_endpoint_prompts_state_the_output_contract_once(offline_dspy, tmp_path, mode):
+    """Endpoints get the compact prompt (bench/bench_cost.py): the output outline in the system message, the
+    same text on every call of a stage (a cacheable prefix), no JSON schema in the prompt and none of the
+    descriptions in the wire schema; the judge sees only the pairs convert may keep."""
+    from sdg_program.ingest.chunking import ChunkingReport, iter_seed_rows
+    from sdg_program.ingest.config import ChunkingConfig
+    from sdg_program.program.retrieval_sdg import RetrievalSDG
+    from sdg_program.program.settings import GenerationSettings
+
+    for name, text in {"a.txt": "The pump cools the engine at full load. The valve opens at noon every day. Operators log the pressure each hour.",
+                       "b.txt": "The library opened its north wing in 1998. The wing holds the map collection. Visitors borrow six books."}.items():
+        (tmp_path / name).write_text(text + "\n")
+    rows = list(iter_seed_rows(ChunkingConfig(input_dir=tmp_path, sentences_per_chunk=1, min_text_length=0), ChunkingReport()))
+    with OpenAIStub() as server:
+        program = RetrievalSDG(GenerationSettings(num_pairs=2), lm=endpoint(server, mode))
+        results = [program(row=row) for row in rows]
+        requests = list(server.requests)
+    assert all(result.qa_generation["pairs"] for result in results)
+    for stage in ("extract", "generate", "judge"):
+        calls = [request for request in requests if request.signature == stage]
+        assert len(calls) == 2, stage
+        systems = {request.text("system") for request in calls}
+        assert len(systems) == 1  # the same system message for both rows: a prefix a provider can cache
+        system = systems.pop()
+        assert "Reply with one JSON object with these fields:" in system
+        assert "must adhere to the JSON schema" not in system and '\\"type\\"' not in system
+        assert "Respond with a JSON object" not in calls[0].input_text
+        if mode == "json_schema":
+            assert '"description": "' not in json.dumps(calls[0].schema)  # (ArtifactItem has a property named description)
+    judged = [request.input_text for request in requests if request.signature == "judge"]
+    for result, prompt in zip(results, judged):
+        for pair, validation in zip(result.deduplicated_qa_pairs, result.qa_validations):
+            assert (pair["question"] in prompt) is validation["valid"]
