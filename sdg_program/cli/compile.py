@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from optimize.compile import CompileConfig, CompileReport, compile_program
+from optimize.config import CompileConfig, CompileReport
 from sdg_program.cli.errors import PLAIN_USER_ERRORS, reported_errors, validated
 from sdg_program.cli.logs import console, setup_logging
 from sdg_program.cli.options import default_of
@@ -67,6 +67,8 @@ def compile_command(
     with reported_errors(PLAIN_USER_ERRORS):
         if input_dir is not None and not input_dir.is_dir():
             raise MissingInputError(f"input folder not found: {input_dir}")
+        from optimize.compile import compile_program  # DSPy and the program load only when compile runs
+
         _, result = compile_program(config, log=lambda message: console.print(message, markup=False, highlight=False))
     print_report(result, Console())
     if report is not None:

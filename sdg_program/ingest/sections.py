@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from sdg_program.core.records import Chunk
 from sdg_program.ingest.config import SectionStrategy
-from signatures.render import render_segment as render_segment_line
 
 
 def split_evenly(items: list[Chunk], parts: int) -> list[list[Chunk]]:
@@ -74,7 +73,10 @@ def group_sections(chunks: list[Chunk], num_sections: int, strategy: SectionStra
 
 def render_segment(chunk: Chunk, show_doc: bool) -> str:
     """One prompt line per segment: ``Segment 3 [Doc: guide.md]: text`` (newlines collapsed)."""
-    return render_segment_line(chunk.chunk_id, chunk.text, chunk.doc_id if show_doc else None)
+    # Imported here: `signatures` loads DSPy, which chunking alone (and `--help`) does not need.
+    from signatures.render import render_segment
+
+    return render_segment(chunk.chunk_id, chunk.text, chunk.doc_id if show_doc else None)
 
 
 def render_sections(sections: list[list[Chunk]], show_doc: bool) -> list[str]:
