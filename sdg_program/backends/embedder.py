@@ -69,6 +69,11 @@ def load_embedder(spec: str | None = None) -> SentenceTransformer:
         return model
 
 
+def is_default_embedder(spec: str | None) -> bool:
+    """True when ``spec`` names the bundled all-MiniLM-L6-v2."""
+    return _cache_key(spec) == "default"
+
+
 def _cache_key(spec: str | None) -> str:
     spec = (spec or "").strip()
     if spec in DEFAULT_ALIASES:
