@@ -6,6 +6,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+# What the program sends and records beyond its signatures (which the resume fingerprint hashes
+# itself). Bump it when prompts or record contents change with the signatures unchanged, so that
+# --resume refuses to mix rows of two revisions. 2: endpoints get the compact prompt
+# (backends/compact_adapter.py); the judge grades only the pairs convert may keep.
+PROGRAM_REVISION = 2
+
 QUERY_TYPES = ("multi_hop", "structural", "contextual")
 REASONING_TYPES = ("factual", "relational", "inferential", "temporal", "procedural", "causal", "visual")
 # Text corpora get no `visual` questions unless asked for (the reference always asks for one).

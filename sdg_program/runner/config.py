@@ -17,11 +17,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from sdg_program.backends.defaults import DEFAULT_MAX_TOKENS, DEFAULT_NUM_RETRIES, DEFAULT_REPEAT_PENALTY, DEFAULT_SEED, DEFAULT_TEMPERATURE, DEFAULT_TIMEOUT
 from sdg_program.core.records import SeedRow
 from sdg_program.ingest.config import ChunkingConfig
-from sdg_program.program.settings import GenerationSettings, judge_runs
+from sdg_program.program.settings import PROGRAM_REVISION, GenerationSettings, judge_runs
 
 RECORDS_FILE = "records.jsonl"
 FAILURES_FILE = "failures.jsonl"
 RUN_FILE = "run.json"
+# Where and how rows run, not what they become: outside the fingerprint, so a run may be resumed on another engine.
+ENGINE_FIELDS = {"engine": True, "ray_address": True, "num_workers": True, "worker_cpus": True, "worker_gpus": True}
 
 
 class GenerateConfig(BaseModel):
@@ -49,6 +51,12 @@ class GenerateConfig(BaseModel):
     retry_base_delay: float = Field(1.0, gt=0, le=60, description="First backoff in seconds (doubling per retry) when the endpoint sends no Retry-After")
     structured_output: Literal["auto", "json_schema", "json_object_schema", "json_object"] = Field("auto", description="How remote endpoints are asked for JSON (sdg_program.backends.endpoint_lm.EndpointEngine)")
     max_failure_rate: float | None = Field(None, gt=0.0, le=1.0, description="Abort when more than this share of rows fail (checked after 10 rows)")
+    # Where rows run. None of these changes a row's output, so none is part of the fingerprint.
+    engine: Literal["local", "ray"] = Field("local", description="local: threads in this process; ray: worker actors on a Ray cluster (sdg_program.runner.ray_engine), this process still writes every file")
+    ray_address: str | None = Field(None, description="engine ray: the cluster to join (e.g. ray://head:10001, auto). Default: RAY_ADDRESS, else a local cluster started for the run")
+    num_workers: int | None = Field(None, ge=1, le=4096, description="engine ray: worker actors. Default: the cluster's CPUs / worker_cpus (and GPUs / worker_gpus), at most 64")
+    worker_cpus: float = Field(1.0, gt=0, description="engine ray: CPUs reserved per worker actor (Ray num_cpus)")
+    worker_gpus: float = Field(0.0, ge=0, description="engine ray: GPUs reserved per worker actor (Ray num_gpus)")
 
     @property
     def self_judging(self) -> bool:
@@ -67,13 +75,14 @@ class GenerateConfig(BaseModel):
         """Hash of every setting that changes what a row's output would be."""
         relevant = self.model_dump(
             mode="json",
-            exclude={"output_dir": True, "concurrency": True, "num_records": True, "timeout": True, "num_retries": True, "retry_base_delay": True, "max_failure_rate": True, "chunking": {"input_dir"}},
+            exclude={"output_dir": True, "concurrency": True, "num_records": True, "timeout": True, "num_retries": True, "retry_base_delay": True, "max_failure_rate": True, **ENGINE_FIELDS, "chunking": {"input_dir"}},
         )
         if self.program is not None and self.program.is_file():
             relevant["program_sha256"] = hashlib.sha256(self.program.read_bytes()).hexdigest()
         # The prompts and output contracts themselves: after an upgrade that changes them, --resume
         # must refuse rather than mix rows written under the old prompts with new ones.
         relevant["signatures"] = signatures_digest()
+        relevant["program_revision"] = PROGRAM_REVISION
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
 

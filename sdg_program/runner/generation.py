@@ -7,10 +7,11 @@ call :func:`generate` (or :func:`preview`) directly; the CLI only parses options
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
-import threading
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -20,8 +21,9 @@ import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from sdg_program.backends.embed_batcher import EmbeddingBatcher
 from sdg_program.backends.faults import RetryPolicy
-from sdg_program.core.errors import RunAborted
+from sdg_program.core.errors import RunAborted, UserError
 from sdg_program.core.records import FailedRow, GeneratedRecord, SeedRow
 from sdg_program.ingest.chunking import ChunkingReport, iter_seed_rows
 from sdg_program.program.retrieval_sdg import RetrievalSDG
@@ -44,7 +46,7 @@ class GenerateResult:
 
 def build_program(config: GenerateConfig) -> tuple[RetrievalSDG, dict[str, Any]]:
     """The program with its LMs, embedder and (optionally) compiled prompts; plus model descriptions for run.json."""
-    from sdg_program.backends.embedder import embed, load_embedder
+    from sdg_program.backends.embedder import default_embedder_path, embed, is_default_embedder, load_embedder
     from sdg_program.backends.factory import build_lm, describe_lm
 
     def make_lm(spec: str, api_base: str | None) -> dspy.BaseLM:
@@ -65,21 +67,27 @@ def build_program(config: GenerateConfig) -> tuple[RetrievalSDG, dict[str, Any]]
     same_judge = config.self_judging
     judge_lm = lm if same_judge else make_lm(config.judge_lm, config.judge_api_base or config.api_base)
 
-    embedder = load_embedder(config.embedder)
-    lock = threading.Lock()
-
-    def embed_texts(texts: list[str]) -> np.ndarray:
+    def embed_batch(embedder: Any, texts: list[str]) -> np.ndarray:
         import torch
 
-        with lock:  # sentence-transformers models are not safe to call from several threads at once
-            # One torch thread for a row's few questions: with more, torch's spinning workers fight the
-            # row threads and llama.cpp for the cores (2-core box: 30 ms with 1 thread, 470-800 ms with 2).
-            threads = torch.get_num_threads()
-            torch.set_num_threads(1)
-            try:
-                return embed(texts, embedder)
-            finally:
-                torch.set_num_threads(threads)
+        # One torch thread for a batch of short questions: with more, torch's spinning workers fight the
+        # row threads and llama.cpp for the cores (2-core box: 30 ms with 1 thread, 470-800 ms with 2).
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return embed(texts, embedder)
+        finally:
+            torch.set_num_threads(threads)
+
+    # Rows in flight share forward passes; the model runs on the batcher's own thread. The bundled
+    # model also loads there, so the first LLM calls do not wait for torch (its package is checked
+    # here); another model loads now, so a bad --embedder fails before any call is paid for.
+    if is_default_embedder(config.embedder):
+        default_embedder_path()
+        embed_texts = EmbeddingBatcher(lambda: load_embedder(config.embedder), embed_batch)
+    else:
+        embedder = load_embedder(config.embedder)
+        embed_texts = EmbeddingBatcher(lambda: embedder, embed_batch)
 
     retry_policy = RetryPolicy(retries=config.num_retries, base_delay=config.retry_base_delay)
     program = RetrievalSDG(config.generation, lm=lm, judge_lm=judge_lm, embed_texts=embed_texts, retry_policy=retry_policy)
@@ -108,7 +116,16 @@ def _keyed_rows(config: GenerateConfig, fingerprint: str, done: set[str], stats:
 
 
 def count_rows(config: GenerateConfig) -> int:
-    """Seed rows the run will see (a cheap pass: chunking only, nothing kept)."""
+    """Seed rows the run will see, for the progress bar: exact after the run (``generate`` corrects it).
+
+    One document per row: the files found (no reading; empty, binary or duplicate files the run
+    skips make it an upper bound). Bundles: a chunking pass, since bundling decides the count.
+    """
+    if not config.chunking.multi_doc:
+        total = _files_found(config)
+        if config.chunking.num_files is not None:
+            total = min(total, config.chunking.num_files)
+        return min(total, config.num_records) if config.num_records else total
     quiet = logging.getLogger("sdg_program.ingest.chunking")
     previous = quiet.level
     quiet.setLevel(logging.ERROR)
@@ -117,6 +134,24 @@ def count_rows(config: GenerateConfig) -> int:
     finally:
         quiet.setLevel(previous)
     return min(total, config.num_records) if config.num_records else total
+
+
+def _files_found(config: GenerateConfig) -> int:
+    from sdg_program.ingest import documents
+
+    chunking = config.chunking
+    if not chunking.input_dir.is_dir():
+        return 0  # iter_seed_rows raises the clear error
+    sources, _ = documents.discover_files(
+        chunking.input_dir,
+        file_pattern=chunking.file_pattern,
+        recursive=chunking.recursive,
+        file_extensions=chunking.file_extensions,
+        follow_symlinks=chunking.follow_symlinks,
+        allow_external_symlinks=chunking.allow_external_symlinks,
+        exclude_dirs=(config.output_dir,),
+    )
+    return len(sources)
 
 
 def generate(
@@ -134,53 +169,66 @@ def generate(
     """
     console = console or Console(stderr=True)
     started = time.perf_counter()
+    if config.engine == "ray" and program is not None:
+        raise UserError("engine 'ray' builds the program in each worker; a provided program runs only with engine 'local'")
     checkpoint, done = prepare_output(config, resume=resume, overwrite=overwrite)
     fingerprint = config.fingerprint()
     stats = RunStats()
-    if program is None:
-        program, descriptions = build_program(config)
-    else:
-        descriptions = {"lm": "provided program", "judge_lm": "provided program"}
-    concurrency = config.concurrency or _default_concurrency(config)
-    stats.rows_total = count_rows(config)
-    report = ChunkingReport()
-    corpus_digest = hashlib.sha256()
-    write_run_file(config, stats, status="running", corpus_fingerprint=None, lm_descriptions=descriptions)
+    with ExitStack() as engine:  # the Ray cluster and workers of engine 'ray', ended however the run ends
+        if config.engine == "ray":  # each worker builds the program (sdg_program/runner/ray_engine.py); none is loaded here
+            from sdg_program.runner.ray_engine import ray_workers
 
-    def should_abort() -> str | None:
-        attempted = stats.rows_done + stats.rows_failed
-        if config.max_failure_rate is not None and attempted >= 10 and stats.rows_failed / attempted > config.max_failure_rate:
-            stats.aborted = f"{stats.rows_failed} of {attempted} rows failed, above --max-failure-rate {config.max_failure_rate}"
-        return stats.aborted
+            workers = engine.enter_context(ray_workers(config))
+            descriptions = workers.descriptions
+            run = workers.run_rows
+        else:
+            if program is None:
+                program, descriptions = build_program(config)
+            else:
+                descriptions = {"lm": "provided program", "judge_lm": "provided program"}
+            run = functools.partial(run_rows, program, concurrency=config.concurrency or _default_concurrency(config))
+        stats.rows_total = count_rows(config)
+        report = ChunkingReport()
+        corpus_digest = hashlib.sha256()
+        write_run_file(config, stats, status="running", corpus_fingerprint=None, lm_descriptions=descriptions)
 
-    with Progress(
-        TextColumn("[bold]generate"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("rows · {task.fields[pairs]} valid pairs · {task.fields[failed]} failed · {task.fields[tokens]} tokens"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=False,
-    ) as progress:
-        task = progress.add_task("rows", total=stats.rows_total, pairs=0, failed=0, tokens=0)
+        def should_abort() -> str | None:
+            attempted = stats.rows_done + stats.rows_failed
+            if config.max_failure_rate is not None and attempted >= 10 and stats.rows_failed / attempted > config.max_failure_rate:
+                stats.aborted = f"{stats.rows_failed} of {attempted} rows failed, above --max-failure-rate {config.max_failure_rate}"
+            return stats.aborted
 
-        def advance() -> None:
-            progress.update(task, completed=stats.rows_done + stats.rows_failed + stats.rows_resumed, pairs=stats.pairs_valid, failed=stats.rows_failed, tokens=f"{stats.tokens():,}")
+        with Progress(
+            TextColumn("[bold]generate"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("rows · {task.fields[pairs]} valid pairs · {task.fields[failed]} failed · {task.fields[tokens]} tokens"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        ) as progress:
+            task = progress.add_task("rows", total=stats.rows_total, pairs=0, failed=0, tokens=0)
 
-        def on_record(record: GeneratedRecord) -> None:
-            checkpoint.append(checkpoint.records_path, record.model_dump(mode="json"))
-            stats.add_record(record)
+            def advance() -> None:
+                progress.update(task, completed=stats.rows_done + stats.rows_failed + stats.rows_resumed, pairs=stats.pairs_valid, failed=stats.rows_failed, tokens=f"{stats.tokens():,}")
+
+            def on_record(record: GeneratedRecord) -> None:
+                checkpoint.append(checkpoint.records_path, record.model_dump(mode="json"))
+                stats.add_record(record)
+                advance()
+
+            def on_failure(failure: FailedRow) -> None:
+                checkpoint.append(checkpoint.failures_path, failure.model_dump(mode="json"))
+                stats.add_failure(failure)
+                advance()
+
+            rows = _keyed_rows(config, fingerprint, done, stats, report, corpus_digest)
+            run(rows, on_record=on_record, on_failure=on_failure, should_abort=should_abort)
+            if not stats.aborted:  # the count up front may include files the chunker skipped
+                stats.rows_total = stats.rows_done + stats.rows_failed + stats.rows_resumed
+                progress.update(task, total=stats.rows_total)
             advance()
-
-        def on_failure(failure: FailedRow) -> None:
-            checkpoint.append(checkpoint.failures_path, failure.model_dump(mode="json"))
-            stats.add_failure(failure)
-            advance()
-
-        rows = _keyed_rows(config, fingerprint, done, stats, report, corpus_digest)
-        run_rows(program, rows, concurrency=concurrency, on_record=on_record, on_failure=on_failure, should_abort=should_abort)
-        advance()
 
     stats.seconds = time.perf_counter() - started
     status = "aborted" if stats.aborted else "finished"
