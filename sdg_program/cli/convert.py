@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Literal, Optional
 
 import typer
 from rich.console import Console
@@ -17,6 +17,8 @@ IO = "Input and output"
 FILTER = "Filtering"
 SPLITS = "Splits"
 NEGATIVES = "Hard negatives"
+ENGINE = "Engine (where the embedding passes run)"
+# Help text is rich markup: "\\[ray]" prints as [ray] (unescaped, rich would drop it as a tag).
 
 
 def convert_command(
@@ -43,6 +45,10 @@ def convert_command(
     unroll_positives: Annotated[bool, typer.Option("--unroll-positives/--no-unroll-positives", help="Write one training example per positive passage (IDs suffixed _p1, _p2, ...).", rich_help_panel=NEGATIVES)] = default_of(ConvertConfig, "unroll_positives"),
     embedder: Annotated[Optional[str], typer.Option(help="sentence-transformers model name or path for mining and paraphrases. Default: the embedded all-MiniLM-L6-v2.", rich_help_panel=NEGATIVES)] = default_of(ConvertConfig, "embedder"),
     embed_batch_size: Annotated[int, typer.Option(min=1, help="Texts per encoder batch.", rich_help_panel=NEGATIVES)] = default_of(ConvertConfig, "embed_batch_size"),
+    engine: Annotated[Literal["local", "ray"], typer.Option(help="local: embed in this process. ray: embed on a Ray actor pool (the quality gate, paraphrase and hard-negative passes); the files are byte-identical to local on CPU workers. Needs pip install 'sdg-program\\[ray]'.", rich_help_panel=ENGINE)] = default_of(ConvertConfig, "engine"),
+    ray_address: Annotated[Optional[str], typer.Option(help="Ray cluster to join, e.g. ray://head:10001 or auto. Default: $RAY_ADDRESS, else a local cluster started for this run and stopped after it.", rich_help_panel=ENGINE)] = default_of(ConvertConfig, "ray_address"),
+    num_workers: Annotated[Optional[int], typer.Option(min=1, help="Embedding actors, each loading the embedder once. Default: one per cluster CPU (per GPU share with --worker-gpus); a local cluster gets at least this many CPUs.", rich_help_panel=ENGINE)] = default_of(ConvertConfig, "num_workers"),
+    worker_gpus: Annotated[float, typer.Option(min=0.0, help="GPUs per embedding actor (e.g. 0.5 puts two on a GPU). 0: CPU actors, the only ones whose floats, and so files, match --engine local.", rich_help_panel=ENGINE)] = default_of(ConvertConfig, "worker_gpus"),
     redact: Annotated[bool, typer.Option("--redact/--no-redact", help="Mask credentials and personal data that the end-of-run scan finds as [REDACTED:kind] in every written file (recorded in report.json). Without it, findings are a warning and push refuses them.", rich_help_panel=IO)] = default_of(ConvertConfig, "redact"),
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every phase, not only warnings.")] = False,
 ) -> None:
@@ -61,7 +67,10 @@ def convert_command(
         "paraphrase_threshold": paraphrase_threshold if group_paraphrases else None,
         "embedder": embedder, "embed_batch_size": embed_batch_size, "roundtrip": roundtrip, "roundtrip_k": roundtrip_k,
         "dedup_threshold": dedup_threshold, "language": language, "disabled_checks": disable_check or [], "redact": redact,
+        "engine": engine, "ray_address": ray_address, "num_workers": num_workers, "worker_gpus": worker_gpus,
     })
+    if config.engine == "ray":
+        _require_ray()
     with reported_errors(PLAIN_USER_ERRORS):
         result = convert(config, console=console)
     out = Console()
@@ -69,3 +78,16 @@ def convert_command(
     out.print(f"Wrote {result.output_dir} (report: {result.output_dir / 'report.html'})")
     if result.report.pairs_kept == 0:
         fail("[red]No QA pair passed the filters[/red]; see the drop reasons above.", EXIT_FAILED)
+
+
+def _require_ray() -> None:
+    """Before anything runs: Ray's install line, escaped (``fail`` prints rich markup, which would eat "[ray]")."""
+    from rich.markup import escape
+
+    from sdg_program.core.errors import UserError
+    from sdg_program.core.ray_cluster import require_ray_data
+
+    try:
+        require_ray_data()
+    except UserError as error:
+        fail(f"[red]Error:[/red] {escape(str(error))}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -61,6 +62,12 @@ class ConvertConfig(BaseModel):
     embedder: str | None = Field(None, description="sentence-transformers model; default: bundled all-MiniLM-L6-v2")
     embed_batch_size: int = Field(64, ge=1)
     redact: bool = Field(False, description="Mask credentials and personal data found in the written files as [REDACTED:kind] (export/redact.py); recorded in report.json")
+    # Where the embedding passes run. They change no output byte (export/ray_embedding.py), so they
+    # are excluded from model_dump and thus from report.json's settings, which stay engine-independent.
+    engine: Literal["local", "ray"] = Field("local", exclude=True, description="local: embed in this process; ray: embed on a Ray actor pool (pip install 'sdg-program[ray]')")
+    ray_address: str | None = Field(None, exclude=True, description="Ray cluster to join (engine ray); default: RAY_ADDRESS, else a local cluster started for the run")
+    num_workers: int | None = Field(None, ge=1, exclude=True, description="Embedding actors (engine ray); default: one per cluster CPU (per GPU share with worker_gpus)")
+    worker_gpus: float = Field(0, ge=0, exclude=True, description="GPUs per embedding actor (engine ray); 0 = CPU actors, the only ones byte-identical to engine local")
 
     @model_validator(mode="after")
     def _check(self) -> "ConvertConfig":
@@ -68,6 +75,10 @@ class ConvertConfig(BaseModel):
             raise ValueError(f"train_ratio + val_ratio must be at most 1 (got {self.train_ratio} + {self.val_ratio})")
         if self.split_strategy != SplitStrategy.RANDOM and not self.groups_json and not self.eval_only:
             raise ValueError(f"--split-strategy {self.split_strategy.value} needs --groups-json")
+        if self.engine == "local":
+            ray_only = [name for name in ("ray_address", "num_workers") if getattr(self, name) is not None] + (["worker_gpus"] if self.worker_gpus else [])
+            if ray_only:
+                raise ValueError(f"{', '.join(ray_only)} apply to engine 'ray' only (engine is 'local')")
         return self
 
     def validation_settings(self):

@@ -23,6 +23,9 @@ records are never held in memory at once:
    is the way to resume.
 7. **Scan** (``scan.py``, ``redact.py``): the written texts are searched for credentials and personal
    data; findings are a warning in the report, and with ``redact`` they are masked in the files.
+
+With ``engine="ray"`` the embedding passes of phases 3 to 5 run on a Ray actor pool
+(``ray_embedding.py``); everything else, and every file, is the same.
 """
 
 from __future__ import annotations
@@ -56,11 +59,13 @@ def convert(config: ConvertConfig | None = None, *, model=None, console=None, **
 
     Pass a ``ConvertConfig`` or its fields as keyword arguments. ``model`` is a loaded
     sentence-transformers model (default: ``load_embedder(config.embedder)``, loaded only when
-    needed); ``console`` (rich) shows progress bars for the embedding phases.
+    needed; not with ``engine="ray"``, whose workers load ``config.embedder`` themselves);
+    ``console`` (rich) shows progress bars for the embedding phases.
     """
     import datasets
 
     config = config or ConvertConfig(**options)
+    engine = embedding_engine(config, model)
     records_file = config.records_file()
     output_dir = config.resolved_output_dir()
     corpus_id = config.resolved_corpus_id()
@@ -73,12 +78,27 @@ def convert(config: ConvertConfig | None = None, *, model=None, console=None, **
     bars_were_off = not datasets.is_progress_bar_enabled()
     datasets.disable_progress_bars()
     try:
-        report, files = _convert(config, records_file, output_dir, corpus_id, groups, workdir, model, progress)
+        report, files = _convert(config, records_file, output_dir, corpus_id, groups, workdir, LazyEmbedder(model, config.embedder, engine), progress)
     finally:
+        if engine is not None:
+            engine.close()
         shutil.rmtree(workdir, ignore_errors=True)
         if not bars_were_off:
             datasets.enable_progress_bars()
     return ConvertResult(output_dir=output_dir, files=files, report=report, timings=progress.timings)
+
+
+def embedding_engine(config: ConvertConfig, model):
+    """None for the local engine; for ``engine="ray"``, a ``RayEmbedding`` (which starts or joins Ray only when a pass runs)."""
+    if config.engine != "ray":
+        return None
+    if model is not None:
+        raise ValueError("convert(model=...) embeds in this process; with engine 'ray' the workers load config.embedder instead: pass its spec")
+    from sdg_program.core.ray_cluster import require_ray_data
+    from sdg_program.export.ray_embedding import RayEmbedding
+
+    require_ray_data()  # before any phase runs, with the install line
+    return RayEmbedding(config.embedder, address=config.ray_address, num_workers=config.num_workers, worker_gpus=config.worker_gpus)
 
 
 def remove_stale_outputs(output_dir: Path) -> list[Path]:
@@ -104,11 +124,10 @@ def scan_output(output_dir: Path, redact: bool) -> ScanSummary:
     return scan_export(output_dir)
 
 
-def _convert(config: ConvertConfig, records_file: Path, output_dir: Path, corpus_id: str, groups: list[list[str]], workdir: Path, model,
-             progress: ConvertProgress) -> tuple[ConvertReport, list[Path]]:
+def _convert(config: ConvertConfig, records_file: Path, output_dir: Path, corpus_id: str, groups: list[list[str]], workdir: Path,
+             embedder: LazyEmbedder, progress: ConvertProgress) -> tuple[ConvertReport, list[Path]]:
     """The phases in order; each is one call into the module that does it."""
     stats = LoadStats()
-    embedder = LazyEmbedder(model, config.embedder)
     with progress.phase("load"):
         records = sorted_by_source(load_records(records_file, workdir, stats, config.validation_settings()))
     with progress.phase("filter"):
