@@ -161,16 +161,18 @@ def startup(args) -> dict:
 
     docs = SCRATCH / "startup-docs"
     pick_docs(1, docs)
-    cli = Path(sys.executable).parent / "sdg-program"
+    # `python -m sdg_program` from this checkout (PYTHONPATH), so a worktree of an older commit measures its own code.
+    cli = [sys.executable, "-m", "sdg_program"]
     times = []
     with StubProcess(delay=0.0) as stub:
         for run in range(args.startup_runs):
             stub.reset()
             launched = time.time()
             subprocess.run(
-                [str(cli), "generate", "--input-dir", str(docs), "--output-dir", str(SCRATCH / f"startup-{run}"), "--lm", MODEL,
+                [*cli, "generate", "--input-dir", str(docs), "--output-dir", str(SCRATCH / f"startup-{run}"), "--lm", MODEL,
                  "--api-base", stub.base_url, "--overwrite", "--num-records", "1"],
-                check=True, capture_output=True, env={**os.environ, "DSPY_CACHEDIR": str(SCRATCH / f"startup-cache-{run}")},
+                check=True, capture_output=True, cwd=REPO,
+                env={**os.environ, "PYTHONPATH": str(REPO), "DSPY_CACHEDIR": str(SCRATCH / f"startup-cache-{run}")},
             )
             first = stub.stats()["first_request_at"]
             times.append(first - launched if first else float("nan"))

@@ -264,16 +264,23 @@ class RetrievalSDG(dspy.Module):
             state.validations.append(validation)
 
     def _dedup(self, state: "_RowState") -> tuple[list[int], dict[int, int]]:
-        """Indices of the pairs kept, and for each dropped one the index of the pair it duplicates."""
-        if self.embed_texts is None or len(state.pairs) < 2:
+        """Indices of the pairs kept, and for each dropped one the index of the pair it duplicates.
+
+        Only the pairs convert may keep are compared (``PairValidation.may_be_kept``): the others are
+        dropped there whatever they duplicate, and embedding their questions was a third of a row's
+        client CPU on the cost bench. They stay in the record, never named as duplicates.
+        """
+        candidates = [index for index, validation in enumerate(state.validations) if validation.may_be_kept]
+        if self.embed_texts is None or len(candidates) < 2:
             return list(range(len(state.pairs))), {}
         dedup = deduplicate(
-            [pair.question for pair in state.pairs],
-            [_quality_key(pair, validation) for pair, validation in zip(state.pairs, state.validations)],
+            [state.pairs[index].question for index in candidates],
+            [_quality_key(state.pairs[index], state.validations[index]) for index in candidates],
             self.embed_texts,
             self.settings.similarity_threshold,
         )
-        return dedup.kept, dedup.duplicate_of
+        dropped = {candidates[local]: candidates[kept] for local, kept in dedup.duplicate_of.items()}
+        return [index for index in range(len(state.pairs)) if index not in dropped], dropped
 
     @staticmethod
     def _judged_pairs(state: "_RowState", kept: list[int]) -> list[int]:
