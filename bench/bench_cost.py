@@ -94,9 +94,19 @@ def built_program(config):
     return program
 
 
+def timed_generate(config, program, stub):
+    """One ``generate`` run with a fresh stub count: (result, wall seconds, client CPU seconds, the stub's stats)."""
+    from sdg_program.runner.generation import generate
+
+    stub.reset()
+    started, cpu_started = time.perf_counter(), time.process_time()
+    result = generate(config, program=program, overwrite=True, console=quiet_console())
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
+    return result, seconds, cpu_seconds, stub.stats()
+
+
 def tokens_and_cpu(args) -> dict:
     from sdg_program.export.pipeline import convert
-    from sdg_program.runner.generation import generate
     from tests.openai_stub import StubProcess
 
     docs = SCRATCH / "docs"
@@ -104,11 +114,7 @@ def tokens_and_cpu(args) -> dict:
     with StubProcess(delay=0.0, count_tokens=True) as stub:
         config = make_config(docs, SCRATCH / "generated", stub.base_url, args.token_concurrency)
         program = built_program(config)
-        stub.reset()
-        started, cpu_started = time.perf_counter(), time.process_time()
-        result = generate(config, program=program, overwrite=True, console=quiet_console())
-        seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
-        served = stub.stats()
+        result, seconds, cpu_seconds, served = timed_generate(config, program, stub)
     stats = result.stats
     converted = convert(input_path=result.output_dir, output_dir=SCRATCH / "converted", console=quiet_console())
     return {
@@ -126,7 +132,6 @@ def tokens_and_cpu(args) -> dict:
 
 
 def throughput(args) -> list[dict]:
-    from sdg_program.runner.generation import generate
     from tests.openai_stub import StubProcess
 
     results = []
@@ -140,11 +145,7 @@ def throughput(args) -> list[dict]:
             config = make_config(docs, SCRATCH / f"throughput-{concurrency}", stub.base_url, concurrency)
             if program is None:
                 program = built_program(config)
-            stub.reset()
-            started, cpu_started = time.perf_counter(), time.process_time()
-            result = generate(config, program=program, overwrite=True, console=quiet_console())
-            seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
-            served = stub.stats()
+            result, seconds, cpu_seconds, served = timed_generate(config, program, stub)
             done = result.stats.rows_done
             calls_per_row = served["calls"] / done if done else float("nan")
             results.append({

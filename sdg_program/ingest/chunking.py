@@ -286,7 +286,8 @@ def make_seed_row(members: list[ChunkedDocument], config: ChunkingConfig) -> See
     )
 
 
-def _discover(config: ChunkingConfig, report: ChunkingReport, exclude_dirs: tuple[Path, ...]) -> list[SourceFile]:
+def discover_sources(config: ChunkingConfig, report: ChunkingReport, exclude_dirs: tuple[Path, ...] = ()) -> list[SourceFile]:
+    """The files a run would read, in path order (nothing is read); what discovery skips goes to ``report``."""
     if not config.input_dir.is_dir():
         raise MissingInputError(f"input folder not found: {config.input_dir}")
     sources, skipped = documents.discover_files(
@@ -330,7 +331,7 @@ def iter_seed_rows(
     used for ``bundle_by="semantic"``; it defaults to the configured embedder.
     """
     report = report if report is not None else ChunkingReport()
-    sources = _discover(config, report, exclude_dirs)
+    sources = discover_sources(config, report, exclude_dirs)
 
     if not config.multi_doc:
         for document in _usable_documents(sources, config, report):

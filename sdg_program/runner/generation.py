@@ -26,7 +26,7 @@ from sdg_program.backends.embed_batcher import EmbeddingBatcher
 from sdg_program.backends.faults import RetryPolicy
 from sdg_program.core.errors import RunAborted, UserError
 from sdg_program.core.records import FailedRow, GeneratedRecord, SeedRow
-from sdg_program.ingest.chunking import ChunkingReport, iter_seed_rows
+from sdg_program.ingest.chunking import ChunkingReport, discover_sources, iter_seed_rows
 from sdg_program.program.retrieval_sdg import RetrievalSDG
 from sdg_program.runner.checkpoint import prepare_output
 from sdg_program.runner.config import GenerateConfig, row_key
@@ -126,38 +126,23 @@ def count_rows(config: GenerateConfig) -> int:
 
     One document per row: the files found (no reading; empty, binary or duplicate files the run
     skips make it an upper bound). Bundles: a chunking pass, since bundling decides the count.
+    Quiet: the run itself logs what it skips.
     """
-    if not config.chunking.multi_doc:
-        total = _files_found(config)
-        if config.chunking.num_files is not None:
-            total = min(total, config.chunking.num_files)
-        return min(total, config.num_records) if config.num_records else total
+    if not config.chunking.input_dir.is_dir():
+        return 0  # the run raises the clear error
     quiet = logging.getLogger("sdg_program.ingest.chunking")
     previous = quiet.level
     quiet.setLevel(logging.ERROR)
     try:
-        total = sum(1 for _ in iter_seed_rows(config.chunking, ChunkingReport(), exclude_dirs=(config.output_dir,)))
+        if config.chunking.multi_doc:
+            total = sum(1 for _ in iter_seed_rows(config.chunking, ChunkingReport(), exclude_dirs=(config.output_dir,)))
+        else:
+            total = len(discover_sources(config.chunking, ChunkingReport(), exclude_dirs=(config.output_dir,)))
+            if config.chunking.num_files is not None:
+                total = min(total, config.chunking.num_files)
     finally:
         quiet.setLevel(previous)
     return min(total, config.num_records) if config.num_records else total
-
-
-def _files_found(config: GenerateConfig) -> int:
-    from sdg_program.ingest import documents
-
-    chunking = config.chunking
-    if not chunking.input_dir.is_dir():
-        return 0  # iter_seed_rows raises the clear error
-    sources, _ = documents.discover_files(
-        chunking.input_dir,
-        file_pattern=chunking.file_pattern,
-        recursive=chunking.recursive,
-        file_extensions=chunking.file_extensions,
-        follow_symlinks=chunking.follow_symlinks,
-        allow_external_symlinks=chunking.allow_external_symlinks,
-        exclude_dirs=(config.output_dir,),
-    )
-    return len(sources)
 
 
 def generate(
