@@ -50,6 +50,7 @@ def generate_command(
     output_dir: Annotated[Path, typer.Option("--output-dir", "-o", help="records.jsonl, failures.jsonl and run.json are written here.")] = default_of(GenerateConfig, "output_dir"),
     config_file: Annotated[Optional[Path], typer.Option("--config", help="YAML file with any of: chunking, generation, lm, judge_lm, ... Command-line options win.")] = None,
     print_resolved_config: Annotated[bool, typer.Option(help="Print the resolved config (secrets redacted) and exit.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the expected calls, prompt tokens and input cost per model, then stop: nothing is called or written.")] = False,
     preview_rows: Annotated[Optional[int], typer.Option("--preview", min=1, help="Run N rows, print them as a table, write nothing; exit 1 if any fails.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --output-dir: skip rows already done, retry failed ones.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Delete an earlier run in --output-dir and start again.")] = False,
@@ -117,6 +118,9 @@ def generate_command(
     input_dir = input_dir_or_sample(input_dir, sample)
     explicit = explicit_options(ctx) | ({"input_dir"} if sample else set())  # --sample wins over the --config file's folder
     config = resolve_config(config_file, options_by_place(locals()), explicit)
+    if dry_run:
+        run_dry(config)
+        return
     if config.engine == "ray" and not print_resolved_config and preview_rows is None:
         require_ray()
     if print_resolved_config:
@@ -256,6 +260,15 @@ def run_generate(config: GenerateConfig, *, resume: bool, overwrite: bool) -> No
     Console().print(f"Records: {result.records_path}\nFailures: {result.failures_path}")
     if result.stats.rows_done == 0 and result.stats.rows_resumed == 0:
         raise typer.Exit(EXIT_FAILED)
+
+
+def run_dry(config: GenerateConfig) -> None:
+    """--dry-run: the run's expected calls, prompt tokens and input cost; no model is loaded, nothing is written."""
+    with reported_errors(PLAIN_USER_ERRORS):
+        from sdg_program.runner.estimate import estimate_run, print_estimate
+
+        estimate = estimate_run(config)
+    print_estimate(estimate, Console())
 
 
 def run_preview(config: GenerateConfig, rows: int) -> None:

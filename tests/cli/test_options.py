@@ -16,7 +16,7 @@ COMMANDS = typer.main.get_command(app).commands
 # Options whose default means "not given" (the config's own default applies) or that no config field holds.
 NOT_A_FIELD_DEFAULT = {
     "chunk": {"input_dir", "sample", "output", "file_extensions", "verbose"},
-    "generate": {"input_dir", "sample", "config_file", "print_resolved_config", "preview_rows", "resume", "overwrite", "file_extensions", "query_counts", "reasoning_counts", "verbose"},
+    "generate": {"input_dir", "sample", "config_file", "print_resolved_config", "preview_rows", "dry_run", "resume", "overwrite", "file_extensions", "query_counts", "reasoning_counts", "verbose"},
     "convert": {"input_path", "groups_json", "group_paraphrases", "disable_check", "verbose"},
     "compile": {"predictor", "report", "no_evaluate", "verbose"},
     "push": {"folder", "repo_id", "verbose"},
