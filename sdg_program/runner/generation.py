@@ -70,10 +70,13 @@ def build_program(config: GenerateConfig) -> tuple[RetrievalSDG, dict[str, Any]]
 
     # Torch threads for the dedup forward passes. With an in-process model, one: more spin and fight
     # llama.cpp for the cores (2-core box: 30 ms with 1 thread, 470-800 ms with 2). With endpoints only,
-    # every core: the row threads mostly wait on HTTP, the batcher is the one busy thread, and on the
-    # cost bench (concurrency 16) 2 threads gave 5.7 rows/s against 4.2 with 1.
+    # the cores this process may use: the row threads mostly wait on HTTP, the batcher is the one busy
+    # thread, and on the cost bench (concurrency 16) 2 threads gave 5.7 rows/s against 4.2 with 1.
+    # OMP_NUM_THREADS, when set, is the share (Ray sets it to a worker's CPUs, so workers on one node
+    # do not oversubscribe it).
     in_process = any(getattr(model, "runs_in_process", False) is True for model in (lm, judge_lm))
-    embed_threads = 1 if in_process else max(1, os.cpu_count() or 1)
+    cores = os.environ.get("OMP_NUM_THREADS", "").strip()
+    embed_threads = 1 if in_process else max(1, int(cores) if cores.isdigit() else (os.cpu_count() or 1))
 
     def embed_batch(embedder: Any, texts: list[str]) -> np.ndarray:
         import torch
