@@ -42,6 +42,11 @@ _NO_FORMAT = object()
 _MAX_VARIANTS_PER_SIGNATURE = 8
 
 
+def field_extra(field: Any) -> dict[str, Any]:
+    """A DSPy field's own metadata (``desc``, ``prefix``, ...): its ``json_schema_extra`` dict, or nothing."""
+    return field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+
+
 def signature_key(signature: type[dspy.Signature]) -> tuple:
     """The in-place-editable parts of a signature, as a hashable tuple (see the module docstring).
 
@@ -49,7 +54,7 @@ def signature_key(signature: type[dspy.Signature]) -> tuple:
     """
     parts: list[Any] = [signature.instructions]
     for name, field in signature.fields.items():
-        extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+        extra = field_extra(field)
         parts.append((name, id(field.annotation), extra.get("desc"), extra.get("prefix")))
     return tuple(parts)
 
@@ -193,7 +198,7 @@ class PlainPromptAdapter(CachedJSONAdapter):
         parts = [prefix]
         for name, field in signature.input_fields.items():
             if name in inputs:
-                extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+                extra = field_extra(field)
                 label = extra.get("prefix") or f"{name}:"
                 parts.append(f"{label} {format_field_value(field_info=field, value=inputs[name])}")
         parts.append(suffix)

@@ -30,7 +30,7 @@ import dspy
 from dspy.adapters.json_adapter import JSONAdapter
 from pydantic import TypeAdapter
 
-from sdg_program.backends.adapters import CachedJSONAdapter, _parse_whole_reply
+from sdg_program.backends.adapters import CachedJSONAdapter, _parse_whole_reply, field_extra
 from sdg_program.backends.schema_outline import compact_schema, outline
 
 # Set on a signature built for one call with a narrowed output type (see RetrievalSDG._call):
@@ -69,8 +69,7 @@ class CompactJSONAdapter(CachedJSONAdapter):
 
 
 def _description(field: Any) -> str:
-    extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
-    return " ".join(str(extra.get("desc") or "").split())
+    return " ".join(str(field_extra(field).get("desc") or "").split())
 
 
 def _dedent(text: str) -> str:

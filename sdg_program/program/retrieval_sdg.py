@@ -26,7 +26,7 @@ from sdg_program.core.errors import EndpointFailed, RowFailed
 from sdg_program.core.records import SeedRow
 from sdg_program.core.secrets import scrub
 from sdg_program.program.dedup import deduplicate
-from sdg_program.program.settings import GenerationSettings, judge_runs
+from sdg_program.program.settings import GenerationSettings, extract_runs, judge_runs
 from sdg_program.program.strategies import CANDIDATE_TEMPERATURE, fact_sentences, pick_segments, segment_pair, strategy_for
 from sdg_program.program.usage import RowUsage
 from sdg_program.program.validation import PairValidation, RowSegments, ValidationSettings, normalize_and_validate
@@ -218,7 +218,7 @@ class RetrievalSDG(dspy.Module):
         return _RowState(
             windows=make_windows(row.sections_structured, window_chars_for(generate_lm, settings)),
             strategy=strategy,
-            extracts=settings.extract == "on" or (settings.extract == "auto" and strategy == "window"),
+            extracts=extract_runs(settings.extract, strategy),
             judges=self.judges(),
             chunks_by_id={chunk.chunk_id: chunk for chunk in row.chunks},
             validation_settings=ValidationSettings(

@@ -43,6 +43,17 @@ def default_reasoning_counts(num_pairs: int) -> dict[str, int]:
     return counts
 
 
+def extract_runs(mode: str, strategy: str) -> bool:
+    """Whether extract runs for ``GenerationSettings.extract`` == ``mode``: ``on``/``off`` say so; ``auto``
+    runs it only for the window strategy, whose generate prompt reads the artifacts.
+
+    The one rule behind ``RetrievalSDG`` (per row) and ``runner.estimate`` (``generate --dry-run``).
+    """
+    if mode != "auto":
+        return mode == "on"
+    return strategy == "window"
+
+
 def judge_runs(mode: str, self_judging: bool, embedded_default: bool) -> bool:
     """Whether the judge runs for ``GenerationSettings.judge`` == ``mode``: ``on``/``off`` say so;
     ``auto`` is off only when the embedded default model would grade its own pairs (SmolLM2-135M's

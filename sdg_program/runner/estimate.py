@@ -98,8 +98,10 @@ class RunEstimate(BaseModel):
 
 
 def is_in_process(spec: str) -> bool:
-    spec = spec.strip()
-    return spec == "local" or spec.startswith("local:")
+    """``local`` or ``local:PATH``: a model run in this process (``backends.factory.is_local_spec``)."""
+    from sdg_program.backends.factory import is_local_spec
+
+    return is_local_spec(spec.strip())
 
 
 def stand_in_lm(config: GenerateConfig) -> Any:
@@ -157,6 +159,7 @@ def estimate_run(config: GenerateConfig) -> RunEstimate:
     from sdg_program.backends.compact_adapter import CompactJSONAdapter
     from sdg_program.program.compiled import fit_window_to_demos, resolve_program
     from sdg_program.program.retrieval_sdg import RetrievalSDG
+    from sdg_program.program.settings import extract_runs
     from sdg_program.program.strategies import fact_sentences, pick_segments, strategy_for
     from sdg_program.program.windows import make_windows, window_chars_for
     from signatures import MAX_PAIRS, NO_ARTIFACTS, ExtractArtifacts, GenerateQAPairs, JudgeQAPairs, WriteSegmentQA
@@ -173,7 +176,7 @@ def estimate_run(config: GenerateConfig) -> RunEstimate:
         fit_window_to_demos(program, lm)
     settings = program.settings
     strategy = strategy_for(lm, settings)
-    extracts = settings.extract == "on" or (settings.extract == "auto" and strategy == "window")
+    extracts = extract_runs(settings.extract, strategy)
     judges = config.judge_runs
     window_chars = window_chars_for(lm, settings)
 
@@ -213,7 +216,7 @@ def estimate_run(config: GenerateConfig) -> RunEstimate:
         narrowed = GenerateQAPairs.with_updated_fields("qa_pairs", type_=narrow_qa_pairs(list(segment_ids), max_pairs=settings.num_pairs, max_hops=settings.max_hops))
         return _schema_chars(narrowed) - generate_schema
     if strategy == "segment":
-        grammar = is_in_process(config.lm) or config.structured_output in ("json_schema", "json_object_schema")
+        grammar = is_in_process(config.lm) or narrows
         adapter = PlainPromptAdapter() if grammar else CachedJSONAdapter()
         fixed["generate"] = fixed_chars(config.lm, program.write_segment_qa, WriteSegmentQA, {"fact": ""}, adapter)
 
