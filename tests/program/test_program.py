@@ -108,3 +108,28 @@ def test_program_saves_and_loads(tmp_path):
     loaded = RetrievalSDG(GenerationSettings(num_pairs=1))
     loaded.load(str(path))
     assert loaded.generate.signature.instructions == "Custom instructions."
+
+
+def test_the_judge_and_dedup_see_only_pairs_convert_may_keep():
+    """A pair failing a check convert never waives (here source-relative wording) is neither graded nor
+    compared for duplicates: it stays in the record, unjudged, and no judge error is recorded for it."""
+    source_relative = pair("according to the passage, what does dspy compile language model calls into",
+                           "DSPy compiles declarative language model calls into pipelines.", [1])
+    embedded = []
+
+    def counting_embed(texts):
+        embedded.append(list(texts))
+        return embed(texts)
+
+    lm = scripted_lm(artifacts("DSPy"), {"qa_pairs": {"pairs": [GOOD, source_relative, OTHER]}},
+                     {"evaluations": {"evaluations": [evaluation(0, 9.0), evaluation(1, 8.0)]}})
+    result = RetrievalSDG(GenerationSettings(num_pairs=3), lm=lm, embed_texts=counting_embed)(row=make_row())
+    validity = [v["valid"] for v in result.qa_validations]
+    assert validity == [True, False, True]
+    judge_prompts = [entry["messages"][-1]["content"] for entry in lm.history if "[[ ## qa_pairs ## ]]" in entry["messages"][-1]["content"]]
+    assert len(judge_prompts) == 1
+    assert GOOD["question"] in judge_prompts[0] and OTHER["question"] in judge_prompts[0]
+    assert source_relative["question"] not in judge_prompts[0]
+    assert embedded == [[GOOD["question"], OTHER["question"]]]
+    assert sorted(e["pair_index"] for e in result.qa_evaluations["evaluations"]) == [0, 2]
+    assert result.errors == []
