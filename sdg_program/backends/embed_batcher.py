@@ -10,7 +10,10 @@ at once, and rows that arrive during a forward pass share the next one.
 
 The model is loaded by the same thread, started with the batcher: a run's first LLM calls go out
 while torch and the model load (seconds of start-up, off the path to the first call), and a row
-that needs vectors before the load is done waits for it.
+that needs vectors before the load is done waits for it. A run that never needed vectors still
+waits for the load to end (``settle``) before it returns: a thread left half-way through importing
+torch and transformers breaks the next import of them in the same process (``convert`` after
+``generate`` in one Python session failed in ``datasets`` that way) and can fail at interpreter exit.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ class EmbeddingBatcher:
         self._queue: queue.SimpleQueue[tuple[list[str], Future]] = queue.SimpleQueue()
         self._model: Any = None
         self._load_error: BaseException | None = None
+        self._load_ended = threading.Event()
         self.batches = 0  # forward passes so far (for benchmarks)
         self.calls = 0  # callers served so far
         self._worker = threading.Thread(target=self._run, name="sdg-embed-batcher", daemon=True)
@@ -56,6 +60,11 @@ class EmbeddingBatcher:
         """Block until the model is loaded; raise the load's error if it failed."""
         self.__call__([])
 
+    def settle(self) -> None:
+        """Block until the load has ended, successfully or not; raise nothing (a caller that needs
+        the model gets the load's error from ``__call__``)."""
+        self._load_ended.wait()
+
     # A program holding the batcher may be deep-copied (DSPy optimizers copy modules): the copy shares it.
     def __deepcopy__(self, memo: dict) -> EmbeddingBatcher:
         return self
@@ -65,6 +74,8 @@ class EmbeddingBatcher:
             self._model = self._load()
         except BaseException as error:  # every caller gets it; nothing else to do on this thread
             self._load_error = error
+        finally:
+            self._load_ended.set()
         while True:
             batch = [self._queue.get()]
             size = len(batch[0][0])

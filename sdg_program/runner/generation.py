@@ -218,7 +218,10 @@ def generate(
                 advance()
 
             rows = _keyed_rows(config, fingerprint, done, stats, report, corpus_digest)
-            run(rows, on_record=on_record, on_failure=on_failure, should_abort=should_abort)
+            try:
+                run(rows, on_record=on_record, on_failure=on_failure, should_abort=should_abort)
+            finally:
+                _settle_embedder(program)
             if not stats.aborted:  # the count up front may include files the chunker skipped
                 stats.rows_total = stats.rows_done + stats.rows_failed + stats.rows_resumed
                 progress.update(task, total=stats.rows_total)
@@ -231,6 +234,13 @@ def generate(
     if stats.aborted:
         raise RunAborted(stats.aborted + f"; resume with --resume once the endpoint is healthy ({config.output_dir})", stats)
     return result
+
+
+def _settle_embedder(program: RetrievalSDG | None) -> None:
+    """Wait for the dedup embedder's background load to end (see ``EmbeddingBatcher.settle``)."""
+    embed_texts = getattr(program, "embed_texts", None)
+    if isinstance(embed_texts, EmbeddingBatcher):
+        embed_texts.settle()
 
 
 def preview(config: GenerateConfig, num_rows: int = 1, *, program: RetrievalSDG | None = None) -> list[GeneratedRecord | FailedRow]:

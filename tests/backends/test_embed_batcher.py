@@ -68,3 +68,25 @@ def test_the_model_loads_on_the_batcher_thread_while_the_caller_goes_on():
     release.set()
     assert batcher(["q"]).shape == (1, 2)
     assert load_thread == ["sdg-embed-batcher"]
+
+
+def test_settle_waits_for_the_load_to_end_and_raises_nothing():
+    release = threading.Event()
+    ended = []
+
+    def gated_load():
+        release.wait()
+        ended.append(True)
+        raise RuntimeError("no model")
+
+    batcher = EmbeddingBatcher(gated_load, fake_embed)
+    waiter = threading.Thread(target=batcher.settle)
+    waiter.start()
+    waiter.join(timeout=0.2)
+    assert waiter.is_alive()  # the load has not ended: settle is still waiting
+    release.set()
+    waiter.join(timeout=5)
+    assert not waiter.is_alive() and ended == [True]
+    batcher.settle()  # once ended, returns at once, and the load's error is kept for callers
+    with pytest.raises(RuntimeError, match="no model"):
+        batcher(["q"])

@@ -141,3 +141,24 @@ def test_structural_repairs_are_counted_in_the_run(tmp_path):
     assert counts["normalizations"] == {"hops_renumbered": 2}
     record = read(result.records_path)[0]
     assert record["qa_validations"][0]["normalizations"] == ["hops_renumbered"]
+
+
+def test_generate_returns_only_after_the_embedders_background_load_has_ended(tmp_path):
+    # One pair per row: no row ever asks for vectors. generate must still wait for the load, or a
+    # thread half-way through importing torch/transformers outlives it (convert then failed in datasets).
+    import threading
+    import time
+
+    from sdg_program.backends.embed_batcher import EmbeddingBatcher
+
+    load_ended = threading.Event()
+
+    def slow_load():
+        time.sleep(0.5)
+        load_ended.set()
+        return None
+
+    program = scripted_program()
+    program.embed_texts = EmbeddingBatcher(slow_load, lambda model, texts: embed(texts))
+    generate(make_config(tmp_path, docs=1), program=program)
+    assert load_ended.is_set()
