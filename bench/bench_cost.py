@@ -90,7 +90,8 @@ def built_program(config):
     program, _ = build_program(config)
     for lm in {id(lm): lm for lm in program.role_lms.values()}.values():
         lm.cache = False  # every call must reach the stub
-    program(row=next(iter(iter_seed_rows(config.chunking, ChunkingReport()))))  # warm-up: embedder, pydantic, connections
+    program(row=next(iter(iter_seed_rows(config.chunking, ChunkingReport()))))  # warm-up: pydantic, connections
+    program.embed_texts(["a first forward pass", "warms the embedder up"])  # the warm-up row may not have needed it
     return program
 
 
@@ -123,6 +124,7 @@ def tokens_and_cpu(args) -> dict:
         "failed": stats.rows_failed,
         "pairs_generated": stats.pairs_generated,
         "pairs_valid": stats.pairs_valid,
+        "pairs_row_duplicates": stats.pairs_generated - stats.pairs_after_dedup,
         "pairs_kept": converted.report.pairs_kept,
         "pairs_dropped": converted.report.pairs_dropped,
         "tokens": served["tokens"],
@@ -198,6 +200,7 @@ def report(tokens: dict | None, flows: list[dict], start: dict | None) -> None:
         print(f"   prompt tokens: {total_prompt:,} in all; per generated pair {total_prompt / max(1, tokens['pairs_generated']):,.0f} "
               f"({tokens['pairs_generated']}); per valid pair {total_prompt / max(1, tokens['pairs_valid']):,.0f} "
               f"({tokens['pairs_valid']} valid); per kept pair {total_prompt / max(1, tokens['pairs_kept']):,.0f} ({tokens['pairs_kept']} kept by convert; dropped {tokens['pairs_dropped']})")
+        print(f"   within-row duplicates dropped by generate: {tokens['pairs_row_duplicates']}")
         print(f"   prefix-cacheable share (common prefix with the previous call of the same stage): {cacheable / max(1, total_prompt):.0%}")
         print(f"\n2. Client CPU: {1000 * tokens['cpu_seconds'] / max(1, tokens['rows']):.0f} ms per row "
               f"({tokens['cpu_seconds']:.2f} s for {tokens['rows']} rows, program built and warmed up beforehand)")

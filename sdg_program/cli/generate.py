@@ -61,7 +61,7 @@ def generate_command(
     min_hops: Annotated[int, typer.Option(min=1, help="Fewest hops of a multi-hop question (at least 2 are always required).", rich_help_panel=GENERATION)] = default_of(GenerationSettings, "min_hops"),
     max_hops: Annotated[int, typer.Option(min=1, max=5, help="Most hops of a multi-hop question.", rich_help_panel=GENERATION)] = default_of(GenerationSettings, "max_hops"),
     min_complexity: Annotated[int, typer.Option(min=1, max=5, help="Lowest question complexity kept (1-5).", rich_help_panel=GENERATION)] = default_of(GenerationSettings, "min_complexity"),
-    similarity_threshold: Annotated[float, typer.Option(min=0.0, max=1.0, help="Questions with embedding cosine above this are duplicates.", rich_help_panel=GENERATION)] = default_of(GenerationSettings, "similarity_threshold"),
+    similarity_threshold: Annotated[float, typer.Option(min=0.0, max=1.0, help="Questions with embedding cosine above this are duplicates (word-level repeats always are).", rich_help_panel=GENERATION)] = default_of(GenerationSettings, "similarity_threshold"),
     max_artifacts_per_type: Annotated[int, typer.Option(min=1, max=5, help="Artifacts extracted per category.", rich_help_panel=GENERATION)] = default_of(GenerationSettings, "max_artifacts_per_type"),
     min_answer_support: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of an answer's content words that must appear in its cited segments.", rich_help_panel=GENERATION)] = default_of(GenerationSettings, "min_answer_support"),
     max_retries: Annotated[int, typer.Option(min=0, max=10, help="Re-asks per call after malformed output.", rich_help_panel=GENERATION)] = default_of(GenerationSettings, "max_retries"),
