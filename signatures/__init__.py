@@ -1,7 +1,7 @@
 """Typed DSPy signatures and the pydantic models at their boundaries. Declarations only: no I/O."""
 
 from signatures.extract import ExtractArtifacts
-from signatures.generate import GenerateQAPairs
+from signatures.generate import ExtractAndGenerateQAPairs, GenerateQAPairs
 from signatures.judge import JudgeQAPairs
 from signatures.models import (
     ARTIFACT_TYPES,
@@ -56,6 +56,7 @@ __all__ = [
     "ArtifactItem",
     "Complexity",
     "DocumentArtifacts",
+    "ExtractAndGenerateQAPairs",
     "ExtractArtifacts",
     "GenerateQAPairs",
     "HopContext",

@@ -1,8 +1,8 @@
-"""GenerateQAPairs: segments + artifacts + requested mix -> QAPairs."""
+"""GenerateQAPairs: segments + artifacts + requested mix -> QAPairs; ExtractAndGenerateQAPairs: segments + mix -> artifacts, then QAPairs."""
 
 import dspy
 
-from signatures.models import QAPairs
+from signatures.models import DocumentArtifacts, QAPairs
 
 
 # No example question in the instructions: SmolLM2-135M copied the old one ("how does the pump
@@ -42,5 +42,36 @@ class GenerateQAPairs(dspy.Signature):
     min_complexity: int = dspy.InputField(desc="Lowest allowed question_complexity.")
     segments: str = dspy.InputField(
         desc="The source, one segment per line: `Segment N [Doc: name]: text`. N is the segment ID to cite."
+    )
+    qa_pairs: QAPairs = dspy.OutputField(desc="The pairs, each citing its evidence segments.")
+
+
+# What ExtractArtifacts asks for, said as the first step of the generate call (`--extract inline`).
+_EXTRACT_STEP = """First, in `artifacts`, list the facts a question writer needs: for each kind up to
+max_artifacts_per_type of the most important items, each with its text (named as in the
+segments), a description (what the segments say about it) and its importance. Use only what the
+segments state; leave a kind empty rather than invent items; when segments come from several
+documents ([Doc: ...]), include relationships that connect them. Then write the pairs from them.
+
+"""
+
+
+class ExtractAndGenerateQAPairs(dspy.Signature):
+    __doc__ = _EXTRACT_STEP + GenerateQAPairs.instructions  # GenerateQAPairs' instructions, the extract step first
+
+    # Same inputs as GenerateQAPairs but the artifacts, which this call writes itself before the pairs:
+    # the document is read once instead of twice (ExtractArtifacts, then GenerateQAPairs).
+    max_artifacts_per_type: int = dspy.InputField(desc="Most artifact items to list for each kind.")
+    num_pairs: int = dspy.InputField(desc="How many pairs to write.")
+    query_counts: dict[str, int] = dspy.InputField(desc="How many pairs of each query_type.")
+    reasoning_counts: dict[str, int] = dspy.InputField(desc="How many pairs of each reasoning_type.")
+    min_hops: int = dspy.InputField(desc="Fewest hops for a multi_hop question.")
+    max_hops: int = dspy.InputField(desc="Most hops for a multi_hop question.")
+    min_complexity: int = dspy.InputField(desc="Lowest allowed question_complexity.")
+    segments: str = dspy.InputField(
+        desc="The source, one segment per line: `Segment N [Doc: name]: text`. N is the segment ID to cite."
+    )
+    artifacts: DocumentArtifacts = dspy.OutputField(
+        desc="The extracted items, grouped by kind; empty lists for kinds the segments lack."
     )
     qa_pairs: QAPairs = dspy.OutputField(desc="The pairs, each citing its evidence segments.")

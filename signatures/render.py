@@ -82,8 +82,11 @@ def render_pair_for_judge(pair_index: int, pair: QAPair) -> str:
         f"reasoning_type: {pair.reasoning_type.value}",
         f"segment_ids: {_ids(pair.segment_ids)}",
     ]
-    for hop in pair.hop_contexts:
-        lines.append(f"hop {hop.hop_number} (segments {_ids(hop.segment_ids)}): {_one_line(hop.summary)}")
+    # A single hop restates segment_ids and the answer: only a multi-hop pair's hops tell the judge
+    # something (which fact each segment adds), so only they are shown.
+    if len(pair.hop_contexts) > 1:
+        for hop in pair.hop_contexts:
+            lines.append(f"hop {hop.hop_number} (segments {_ids(hop.segment_ids)}): {_one_line(hop.summary)}")
     return "\n".join(lines)
 
 

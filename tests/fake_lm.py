@@ -40,5 +40,10 @@ def evaluation(index: int, overall: float = 8.0) -> dict[str, Any]:
 
 
 def scripted_lm(extract: dict, generate: dict, judge: dict) -> DummyLM:
-    """A DummyLM that answers each signature by a key found only in that signature's prompt."""
-    return DummyLM({EXTRACT_KEY: extract, GENERATE_KEY: generate, JUDGE_KEY: judge}, adapter=dspy.JSONAdapter())
+    """A DummyLM that answers each signature by a key found only in that signature's prompt.
+
+    The generate key is tried first: an inline-extraction call (ExtractAndGenerateQAPairs) has the
+    extract key too, and gets the extract reply and the generate reply in one object; a generate
+    call that reads artifacts ignores the extra field.
+    """
+    return DummyLM({GENERATE_KEY: {**extract, **generate}, EXTRACT_KEY: extract, JUDGE_KEY: judge}, adapter=dspy.JSONAdapter())

@@ -92,8 +92,21 @@ class StubRequest:
             return format_["json_schema"].get("schema")
         return format_.get("schema")
 
+    def asks_for(self, name: str) -> bool:
+        """Whether ``name`` is one of the output fields the request asks for (schema, else the prompt's output section)."""
+        schema = self.schema
+        if schema and isinstance(schema.get("properties"), dict):
+            return name in schema["properties"]
+        system = self.text("system")
+        if re.search(rf"(?m)^{re.escape(name)} \(", system):  # sdg-program's compact outline: outputs at column 0
+            return True
+        outputs = system.split("Your output fields are:", 1)[1].split("All interactions", 1)[0] if "Your output fields are:" in system else ""
+        return f"`{name}`" in outputs  # DSPy's own adapters list the output fields in their own section
+
     @property
     def output_field(self) -> str | None:
+        if self.asks_for("qa_pairs"):  # a generate call, also when it writes the artifacts first (inline extraction)
+            return "qa_pairs"
         schema = self.schema
         if schema and isinstance(schema.get("properties"), dict):
             for name in schema["properties"]:
@@ -166,17 +179,21 @@ def _words(text: str, count: int) -> str:
     return " ".join(text.split()[:count])
 
 
+def _artifacts(segments: dict[int, str]) -> dict[str, Any]:
+    items = [
+        {"text": _words(text, 3) or f"segment {number}", "description": _words(text, 12), "importance": "central to the segment"}
+        for number, text in list(segments.items())[:2]
+    ]
+    return {"key_concepts": items, "relationships": [], "themes": [], "entities": [], "processes": [],
+            "insights": [], "technical_terms": [], "contextual_factors": []}
+
+
 def valid_output(request: StubRequest) -> dict[str, Any]:
     """A valid output object for the signature the request asks for (empty dict if unknown)."""
     signature = request.signature
     segments = request.segments or {1: "stub segment"}
     if signature == "extract":
-        items = [
-            {"text": _words(text, 3) or f"segment {number}", "description": _words(text, 12), "importance": "central to the segment"}
-            for number, text in list(segments.items())[:2]
-        ]
-        return {"artifacts": {"key_concepts": items, "relationships": [], "themes": [], "entities": [], "processes": [],
-                              "insights": [], "technical_terms": [], "contextual_factors": []}}
+        return {"artifacts": _artifacts(segments)}
     if signature == "generate":
         try:
             wanted = int(request.field_value("num_pairs") or 1)
@@ -201,6 +218,8 @@ def valid_output(request: StubRequest) -> dict[str, Any]:
                 "answer": _words(text, 20),
                 "question_complexity": min(5, complexity),
             })
+        if request.asks_for("artifacts"):  # inline extraction: the generate call writes the artifacts first
+            return {"artifacts": _artifacts(segments), "qa_pairs": {"pairs": pairs}}
         return {"qa_pairs": {"pairs": pairs}}
     if signature == "judge":
         score = {"justification": "Supported by the cited segment.", "score": 8}

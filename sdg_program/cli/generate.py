@@ -72,8 +72,10 @@ def generate_command(
         "auto: segment for the embedded model, window for any other.",
         rich_help_panel=GENERATION)] = default_of(GenerationSettings, "strategy"),
     segment_attempts: Annotated[int, typer.Option(min=1, max=10, help="segment strategy: candidates per segment until one passes validation.", rich_help_panel=GENERATION)] = default_of(GenerationSettings, "segment_attempts"),
-    extract: Annotated[Literal["auto", "on", "off"], typer.Option(
-        help="Artifact extraction (concepts, entities, ... per window). auto: only for the window strategy, whose prompt reads them; the segment strategy does not.",
+    extract: Annotated[Literal["auto", "inline", "on", "off"], typer.Option(
+        help="Artifact extraction (concepts, entities, ... per window). inline: the generate call writes them before its pairs, reading the "
+             "document once; on: a separate extract call per window first; auto: inline for the window strategy (on with a compiled "
+             "program whose generate demos expect it), off for the segment strategy, which does not read them.",
         rich_help_panel=GENERATION)] = default_of(GenerationSettings, "extract"),
     judge: Annotated[Literal["auto", "on", "off"], typer.Option(
         help="LLM judge of every kept pair. auto: off when the judge would be the embedded model grading itself (its scores carry no signal; "

@@ -1,7 +1,8 @@
 """`RetrievalSDG`: the one DSPy module that turns a seed row into a generated record.
 
 extract -> generate -> validate -> dedup -> judge, per *window* of a row's sections
-(``program/windows.py``).
+(``program/windows.py``). Extraction is a call of its own or the first part of the generate call
+(``settings.extract_mode``).
 
 Because extract, generate and judge are predictors of one module, DSPy optimizers can
 tune all their prompts together and ``save`` them to one JSON file. Dedup and
@@ -26,7 +27,7 @@ from sdg_program.core.errors import EndpointFailed, RowFailed
 from sdg_program.core.records import SeedRow
 from sdg_program.core.secrets import scrub
 from sdg_program.program.dedup import deduplicate
-from sdg_program.program.settings import GenerationSettings, extract_runs, judge_runs
+from sdg_program.program.settings import ExtractMode, GenerationSettings, extract_mode, judge_runs
 from sdg_program.program.strategies import CANDIDATE_TEMPERATURE, fact_sentences, pick_segments, segment_pair, strategy_for
 from sdg_program.program.usage import RowUsage
 from sdg_program.program.validation import PairValidation, RowSegments, ValidationSettings, normalize_and_validate
@@ -35,6 +36,7 @@ from signatures import (
     ARTIFACT_TYPES,
     MAX_PAIRS,
     DocumentArtifacts,
+    ExtractAndGenerateQAPairs,
     ExtractArtifacts,
     GenerateQAPairs,
     JudgeQAPairs,
@@ -63,7 +65,7 @@ class _RowState:
     strategy: str
     chunks_by_id: dict[int, Any]
     validation_settings: ValidationSettings
-    extracts: bool  # whether extract runs (settings.extract; auto = when the strategy reads artifacts)
+    extract_mode: ExtractMode  # separate extract calls, inline in the generate call, or none (settings.extract_mode)
     judges: bool  # whether the judge runs (settings.judge; auto = not when the embedded model would grade itself)
     usage: RowUsage = field(default_factory=RowUsage)
     errors: list[dict[str, Any]] = field(default_factory=list)
@@ -130,9 +132,10 @@ class RetrievalSDG(dspy.Module):
         role: str,
         predictor: dspy.Predict,
         usage: RowUsage,
-        narrowed: tuple[str, type] | None = None,
+        narrowed: tuple[str, type] | tuple[tuple[str, type], ...] | None = None,
         config: dict[str, Any] | None = None,
         adapter: dspy.Adapter | None = None,
+        signature: type[dspy.Signature] | None = None,
         **inputs: Any,
     ) -> dspy.Prediction:
         """Call a predictor with its role's LM, retrying transient faults and re-asking on malformed output.
@@ -143,14 +146,19 @@ class RetrievalSDG(dspy.Module):
         reply (empty, cut off, not JSON, wrong shape) is re-asked up to ``settings.max_retries``
         times with a fresh rollout at a higher temperature, since repeating the same deterministic
         request would repeat the same mistake; the last parse error is raised. Every fault is
-        counted in ``usage.faults``. ``narrowed`` replaces one output field's type for this call
-        only, keeping the (possibly optimized) instructions and demos of the predictor. ``config``
+        counted in ``usage.faults``. ``narrowed`` replaces output field types (one ``(name, type)``
+        or several) for this call only, keeping the (possibly optimized) instructions and demos of
+        the predictor. ``signature`` replaces the predictor's for this call (inline extraction
+        sends ExtractAndGenerateQAPairs through the generate predictor). ``config``
         is the first request's LM config (a candidate's rollout_id and temperature); re-asks
         derive their own rollout from it.
         """
         lm = self.role_lms[role] or dspy.settings.lm
+        base = signature or predictor.signature
         if narrowed is not None and self._uses_grammar(role):
-            inputs["signature"] = _with_field_type(predictor.signature, narrowed[0], narrowed[1])
+            inputs["signature"] = _with_field_types(base, narrowed if isinstance(narrowed[0], tuple) else (narrowed,))
+        elif signature is not None:
+            inputs["signature"] = signature
         reasks = self.settings.max_retries
         reask = 0
         transient = 0
@@ -199,7 +207,7 @@ class RetrievalSDG(dspy.Module):
         state = self._start(row)
         try:
             for window_index, window in enumerate(state.windows):
-                artifacts = self._extract(state, window_index, window) if state.extracts else DocumentArtifacts()
+                artifacts = self._extract(state, window_index, window) if state.extract_mode == "separate" else DocumentArtifacts()
                 self._write_pairs(state, window_index, window, artifacts)
             if not state.pairs:
                 raise RowFailed("no QA pairs were generated: " + "; ".join(f"{e['stage']}: {e['error']}" for e in state.errors), state.errors, state.usage.faults.as_dict())
@@ -218,7 +226,7 @@ class RetrievalSDG(dspy.Module):
         return _RowState(
             windows=make_windows(row.sections_structured, window_chars_for(generate_lm, settings)),
             strategy=strategy,
-            extracts=extract_runs(settings.extract, strategy),
+            extract_mode=extract_mode(settings.extract, strategy, compiled_generate=bool(self.generate.demos)),
             judges=self.judges(),
             chunks_by_id={chunk.chunk_id: chunk for chunk in row.chunks},
             validation_settings=ValidationSettings(
@@ -246,10 +254,13 @@ class RetrievalSDG(dspy.Module):
         except Exception as error:
             state.errors.append({"stage": "extract", "window": window_index, "error": _short(error)})
             return DocumentArtifacts()
-        artifacts = extracted.artifacts
+        self._add_artifacts(state, extracted.artifacts)
+        return extracted.artifacts
+
+    def _add_artifacts(self, state: "_RowState", artifacts: DocumentArtifacts) -> None:
+        """Merge a window's artifacts into the row's (at most ``max_artifacts_per_type`` per kind and window)."""
         for name in ARTIFACT_TYPES:
-            state.artifacts[name].extend(item.model_dump() for item in getattr(artifacts, name)[: settings.max_artifacts_per_type])
-        return artifacts
+            state.artifacts[name].extend(item.model_dump() for item in getattr(artifacts, name)[: self.settings.max_artifacts_per_type])
 
     def _write_pairs(self, state: "_RowState", window_index: int, window: Window, artifacts: DocumentArtifacts) -> None:
         """The window's pairs by the row's strategy, each normalised and validated, added to the row's."""
@@ -257,7 +268,7 @@ class RetrievalSDG(dspy.Module):
         if state.strategy == "segment":
             window_pairs = self._segment_pairs(window_index, window, segments, state.validation_settings, state.usage, state.errors)
         else:
-            window_pairs = self._window_pairs(window_index, window, artifacts, segments, state.validation_settings, state.usage, state.errors)
+            window_pairs = self._window_pairs(state, window_index, window, artifacts, segments)
         for pair, validation in window_pairs:
             state.pairs.append(pair)
             state.pair_windows.append(window_index)
@@ -342,38 +353,51 @@ class RetrievalSDG(dspy.Module):
 
     def _window_pairs(
         self,
+        state: "_RowState",
         window_index: int,
         window: Window,
         artifacts: DocumentArtifacts,
         segments: RowSegments,
-        validation_settings: ValidationSettings,
-        usage: RowUsage,
-        errors: list[dict[str, Any]],
     ) -> list[tuple[QAPair, PairValidation]]:
-        """One generate call writes every pair of the window; each is repaired, then validated."""
+        """One generate call writes every pair of the window; each is repaired, then validated.
+
+        With inline extraction the same call first writes the window's artifacts (merged into the
+        row's); otherwise it reads those a separate extract call wrote (or none).
+        """
         settings = self.settings
+        inline = state.extract_mode == "inline"
+        narrowed = [("qa_pairs", narrow_qa_pairs(window.segment_ids, max_pairs=settings.num_pairs, max_hops=settings.max_hops))]
+        inputs: dict[str, Any] = {}
+        if inline:
+            narrowed.insert(0, ("artifacts", narrow_artifacts(settings.max_artifacts_per_type)))
+            inputs["max_artifacts_per_type"] = settings.max_artifacts_per_type
+        else:
+            inputs["artifacts"] = render_artifacts(artifacts)
         try:
             generated = self._call(
                 "generate",
                 self.generate,
-                usage,
-                narrowed=("qa_pairs", narrow_qa_pairs(window.segment_ids, max_pairs=settings.num_pairs, max_hops=settings.max_hops)),
+                state.usage,
+                narrowed=tuple(narrowed),
+                signature=ExtractAndGenerateQAPairs if inline else None,
                 segments=window.text,
-                artifacts=render_artifacts(artifacts),
                 num_pairs=settings.num_pairs,
                 query_counts=settings.query_counts,
                 reasoning_counts=settings.reasoning_counts,
                 min_hops=settings.min_hops,
                 max_hops=settings.max_hops,
                 min_complexity=settings.min_complexity,
+                **inputs,
             )
         except EndpointFailed:
             raise
         except Exception as error:
-            errors.append({"stage": "generate", "window": window_index, "error": _short(error)})
+            state.errors.append({"stage": "generate", "window": window_index, "error": _short(error)})
             return []
+        if inline:
+            self._add_artifacts(state, generated.artifacts)
         # Structural slips (hop numbering, hop_count, ...) are repaired and recorded first.
-        return [normalize_and_validate(pair, segments, validation_settings) for pair in generated.qa_pairs.pairs]
+        return [normalize_and_validate(pair, segments, state.validation_settings) for pair in generated.qa_pairs.pairs]
 
     def _segment_pairs(
         self,
@@ -435,14 +459,16 @@ class RetrievalSDG(dspy.Module):
 
 
 @functools.lru_cache(maxsize=256)
-def _with_field_type(signature: type[dspy.Signature], name: str, type_: type) -> type[dspy.Signature]:
-    """`signature.with_updated_fields(name, type_=type_)`, built once per (signature, field, type).
+def _with_field_types(signature: type[dspy.Signature], fields: tuple[tuple[str, type], ...]) -> type[dspy.Signature]:
+    """``signature`` with each ``(name, type)`` of ``fields`` updated, built once per (signature, fields).
 
     Building a signature deep-copies its fields (~1 ms of CPU under the GIL); per call that was a
     visible share of a row's CPU at high concurrency. The narrow_* types are cached, so rows with the
     same segment IDs and sizes reuse one signature class.
     """
-    narrowed = signature.with_updated_fields(name, type_=type_)
+    narrowed = signature
+    for name, type_ in fields:
+        narrowed = narrowed.with_updated_fields(name, type_=type_)
     # The prompt describes the base types (the same text on every call); only the wire schema is narrowed.
     setattr(narrowed, BASE_SIGNATURE_ATTRIBUTE, signature)
     return narrowed

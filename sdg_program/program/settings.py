@@ -9,8 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 # What the program sends and records beyond its signatures (which the resume fingerprint hashes
 # itself). Bump it when prompts or record contents change with the signatures unchanged, so that
 # --resume refuses to mix rows of two revisions. 2: endpoints get the compact prompt
-# (backends/compact_adapter.py); the judge grades only the pairs convert may keep.
-PROGRAM_REVISION = 2
+# (backends/compact_adapter.py); the judge grades only the pairs convert may keep. 3: extract auto is
+# inline for the window strategy (one generate call writes the artifacts, then the pairs).
+PROGRAM_REVISION = 3
 
 QUERY_TYPES = ("multi_hop", "structural", "contextual")
 REASONING_TYPES = ("factual", "relational", "inferential", "temporal", "procedural", "causal", "visual")
@@ -43,15 +44,31 @@ def default_reasoning_counts(num_pairs: int) -> dict[str, int]:
     return counts
 
 
-def extract_runs(mode: str, strategy: str) -> bool:
-    """Whether extract runs for ``GenerationSettings.extract`` == ``mode``: ``on``/``off`` say so; ``auto``
-    runs it only for the window strategy, whose generate prompt reads the artifacts.
+ExtractMode = Literal["separate", "inline", "none"]
+
+
+def extract_mode(mode: str, strategy: str, compiled_generate: bool = False) -> ExtractMode:
+    """How artifacts are extracted for ``GenerationSettings.extract`` == ``mode``.
+
+    ``separate``: an extract call per window, before the generate call. ``inline``: the window's
+    generate call writes the artifacts first, then the pairs (ExtractAndGenerateQAPairs), so the
+    document is read once; on the cost bench that was a third of a row's prompt tokens. ``none``.
+    ``on`` is separate; ``inline`` is inline for the window strategy and separate for the segment
+    strategy (its calls read one fact, not the window). ``auto``: the segment strategy does not read
+    artifacts, so none; the window strategy inline, or separate when ``compiled_generate`` (a
+    compiled program's generate demos were written for separate calls).
 
     The one rule behind ``RetrievalSDG`` (per row) and ``runner.estimate`` (``generate --dry-run``).
     """
-    if mode != "auto":
-        return mode == "on"
-    return strategy == "window"
+    if mode == "off":
+        return "none"
+    if mode == "on":
+        return "separate"
+    if strategy != "window":
+        return "separate" if mode == "inline" else "none"
+    if mode == "inline":
+        return "inline"
+    return "separate" if compiled_generate else "inline"
 
 
 def judge_runs(mode: str, self_judging: bool, embedded_default: bool) -> bool:
@@ -89,9 +106,11 @@ class GenerationSettings(BaseModel):
         "segment: one short call per chosen segment writes one single-hop pair; auto: segment for the embedded model, window otherwise",
     )
     segment_attempts: int = Field(4, ge=1, le=10, description="segment strategy: candidates per segment until one passes validation")
-    extract: Literal["auto", "on", "off"] = Field(
+    extract: Literal["auto", "inline", "on", "off"] = Field(
         "auto",
-        description="Artifact extraction: on, off, or auto = only when the strategy reads the artifacts (the window strategy does, the segment strategy does not)",
+        description="Artifact extraction: on = a separate extract call per window; inline = the generate call writes the artifacts, then the pairs "
+        "(the document is read once); off; auto = inline for the window strategy (separate when a compiled program's demos expect it), "
+        "off for the segment strategy, which does not read them",
     )
     judge: Literal["auto", "on", "off"] = Field(
         "auto",

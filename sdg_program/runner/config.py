@@ -91,10 +91,10 @@ def signatures_digest() -> str:
     """Hash of the program's signatures: instructions, field names and descriptions, output JSON schemas."""
     from pydantic import TypeAdapter
 
-    from signatures import ExtractArtifacts, GenerateQAPairs, JudgeQAPairs, WriteSegmentQA
+    from signatures import ExtractAndGenerateQAPairs, ExtractArtifacts, GenerateQAPairs, JudgeQAPairs, WriteSegmentQA
 
     parts = []
-    for signature in (ExtractArtifacts, GenerateQAPairs, JudgeQAPairs, WriteSegmentQA):
+    for signature in (ExtractArtifacts, GenerateQAPairs, ExtractAndGenerateQAPairs, JudgeQAPairs, WriteSegmentQA):
         parts.append(signature.instructions)
         for name, info in signature.fields.items():
             extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}

@@ -4,8 +4,9 @@
 into the windows the program would cut (``make_windows`` with ``window_chars_for``'s size for the
 model, no model loaded) and counts the calls the program's rules make per stage:
 
-- window strategy: per window one extract call (when extract runs), one generate call, and
-  ``ceil(num_pairs / MAX_PAIRS)`` judge calls (when the judge runs);
+- window strategy: per window one extract call (when extraction is a call of its own), one generate
+  call (which writes the artifacts too when extraction is inline), and ``ceil(num_pairs / MAX_PAIRS)``
+  judge calls (when the judge runs);
 - segment strategy (the embedded default): per window one generate call per segment worth a
   question (``pick_segments``), up to ``segment_attempts`` per segment on re-tries.
 
@@ -159,10 +160,10 @@ def estimate_run(config: GenerateConfig) -> RunEstimate:
     from sdg_program.backends.compact_adapter import CompactJSONAdapter
     from sdg_program.program.compiled import fit_window_to_demos, resolve_program
     from sdg_program.program.retrieval_sdg import RetrievalSDG
-    from sdg_program.program.settings import extract_runs
+    from sdg_program.program.settings import extract_mode
     from sdg_program.program.strategies import fact_sentences, pick_segments, strategy_for
     from sdg_program.program.windows import make_windows, window_chars_for
-    from signatures import MAX_PAIRS, NO_ARTIFACTS, ExtractArtifacts, GenerateQAPairs, JudgeQAPairs, WriteSegmentQA
+    from signatures import MAX_PAIRS, NO_ARTIFACTS, ExtractAndGenerateQAPairs, ExtractArtifacts, GenerateQAPairs, JudgeQAPairs, WriteSegmentQA
     from signatures.narrow import narrow_artifacts, narrow_evaluations, narrow_qa_pairs
 
     settings = config.generation
@@ -176,7 +177,7 @@ def estimate_run(config: GenerateConfig) -> RunEstimate:
         fit_window_to_demos(program, lm)
     settings = program.settings
     strategy = strategy_for(lm, settings)
-    extracts = extract_runs(settings.extract, strategy)
+    extraction = extract_mode(settings.extract, strategy, compiled_generate=bool(program.generate.demos))
     judges = config.judge_runs
     window_chars = window_chars_for(lm, settings)
 
@@ -186,34 +187,41 @@ def estimate_run(config: GenerateConfig) -> RunEstimate:
     # Endpoints declared to decode under the schema get it narrowed per call (segment IDs, list sizes), as RetrievalSDG._call does.
     narrows = config.structured_output in ("json_schema", "json_object_schema")
 
-    def fixed_chars(model: str, predictor: Any, signature: Any, inputs: dict[str, Any], adapter: Any = None, narrowed: tuple[str, Any] | None = None) -> int:
+    def fixed_chars(model: str, predictor: Any, signature: Any, inputs: dict[str, Any], adapter: Any = None, narrowed: tuple[tuple[str, Any], ...] = ()) -> int:
         """A call's prompt characters with its variable inputs empty: system text, field headers, demos, schema."""
         chars = _message_chars(adapter or adapter_for(model), signature, inputs, predictor.demos)
         if not sends_schema(model, config.structured_output):
             return chars
-        if narrowed is not None and narrows:
-            signature = signature.with_updated_fields(narrowed[0], type_=narrowed[1])
+        for name, type_ in narrowed if narrows else ():
+            signature = signature.with_updated_fields(name, type_=type_)
         return chars + _schema_chars(signature)
 
     counts = {"max_artifacts_per_type": settings.max_artifacts_per_type}
     generate_inputs = {"num_pairs": settings.num_pairs, "query_counts": settings.query_counts, "reasoning_counts": settings.reasoning_counts,
                        "min_hops": settings.min_hops, "max_hops": settings.max_hops, "min_complexity": settings.min_complexity}
-    artifact_chars = settings.num_pairs * ARTIFACT_CHARS_PER_PAIR if extracts else len(NO_ARTIFACTS)
+    artifact_chars = 0 if extraction == "inline" else settings.num_pairs * ARTIFACT_CHARS_PER_PAIR if extraction == "separate" else len(NO_ARTIFACTS)
     judge_batches = math.ceil(settings.num_pairs / MAX_PAIRS)
     fixed = {
-        "extract": fixed_chars(config.lm, program.extract, ExtractArtifacts, {"document": "", **counts}, narrowed=("artifacts", narrow_artifacts(settings.max_artifacts_per_type))),
+        "extract": fixed_chars(config.lm, program.extract, ExtractArtifacts, {"document": "", **counts}, narrowed=(("artifacts", narrow_artifacts(settings.max_artifacts_per_type)),)),
         "generate": fixed_chars(config.lm, program.generate, GenerateQAPairs, {"segments": "", "artifacts": "", **generate_inputs}),
         "judge": fixed_chars(judge_model, program.judge, JudgeQAPairs, {"segments": "", "qa_pairs": ""},
-                             narrowed=("evaluations", narrow_evaluations(min(settings.num_pairs, MAX_PAIRS)))),
+                             narrowed=(("evaluations", narrow_evaluations(min(settings.num_pairs, MAX_PAIRS))),)),
     }
-    generate_schema = _schema_chars(GenerateQAPairs) if sends_schema(config.lm, config.structured_output) and strategy == "window" else 0
+    # Inline extraction: the generate call is ExtractAndGenerateQAPairs, its artifacts narrowed as the program narrows them.
+    generate_signature = ExtractAndGenerateQAPairs if extraction == "inline" else GenerateQAPairs
+    if extraction == "inline":
+        fixed["generate"] = fixed_chars(config.lm, program.generate, generate_signature, {"segments": "", **counts, **generate_inputs},
+                                        narrowed=(("artifacts", narrow_artifacts(settings.max_artifacts_per_type)),))
+    generate_schema = _schema_chars(generate_signature) if sends_schema(config.lm, config.structured_output) and strategy == "window" else 0
 
     @functools.lru_cache(maxsize=1024)
     def window_schema_extra(segment_ids: tuple[int, ...]) -> int:
         """What the generate call's schema narrowed to the window's segment IDs adds to the base one."""
         if not generate_schema or not narrows:
             return 0
-        narrowed = GenerateQAPairs.with_updated_fields("qa_pairs", type_=narrow_qa_pairs(list(segment_ids), max_pairs=settings.num_pairs, max_hops=settings.max_hops))
+        narrowed = generate_signature.with_updated_fields("qa_pairs", type_=narrow_qa_pairs(list(segment_ids), max_pairs=settings.num_pairs, max_hops=settings.max_hops))
+        if extraction == "inline":
+            narrowed = narrowed.with_updated_fields("artifacts", type_=narrow_artifacts(settings.max_artifacts_per_type))
         return _schema_chars(narrowed) - generate_schema
     if strategy == "segment":
         grammar = is_in_process(config.lm) or narrows
@@ -240,7 +248,7 @@ def estimate_run(config: GenerateConfig) -> RunEstimate:
                 picked = pick_segments(window.segment_ids, askable, settings.num_pairs)
                 add("generate", len(picked), sum(len(facts[segment][0]) for segment in picked))
             else:
-                if extracts:
+                if extraction == "separate":
                     add("extract", 1, len(window.text))
                 add("generate", 1, len(window.text) + artifact_chars + window_schema_extra(tuple(window.segment_ids)))
             if judges:

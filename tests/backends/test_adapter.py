@@ -13,7 +13,7 @@ from sdg_program.backends.adapters import CachedJSONAdapter
 from sdg_program.backends.factory import build_lm
 from sdg_program.backends.faults import classify
 from sdg_program.core.resources import compiled_program
-from sdg_program.program.retrieval_sdg import RetrievalSDG, _with_field_type
+from sdg_program.program.retrieval_sdg import RetrievalSDG, _with_field_types
 from sdg_program.program.settings import GenerationSettings
 from signatures import ExtractArtifacts, GenerateQAPairs, JudgeQAPairs
 from signatures.narrow import narrow_artifacts, narrow_evaluations, narrow_qa_pairs
@@ -25,6 +25,10 @@ GENERATE_INPUTS = dict(segments="Segment 1: Pumps move water.\nSegment 2: Valves
                        query_counts="contextual: 1", reasoning_counts="factual: 1", min_hops=1, max_hops=2, min_complexity=2)
 EXTRACT_INPUTS = dict(document="Segment 1: Pumps move water.", max_artifacts_per_type=3)
 JUDGE_INPUTS = dict(segments="Segment 1: Pumps move water.", qa_pairs="pair_index: 0\nquestion: what moves water")
+
+
+def _narrowed(signature, name, type_):
+    return _with_field_types(signature, ((name, type_),))
 
 
 class Capabilities:
@@ -39,13 +43,13 @@ def signatures_under_test():
     """Static, narrowed (two different narrowings of one field), string-defined and re-instructed signatures."""
     return [
         (ExtractArtifacts, EXTRACT_INPUTS),
-        (_with_field_type(ExtractArtifacts, "artifacts", narrow_artifacts(3)), EXTRACT_INPUTS),
+        (_narrowed(ExtractArtifacts, "artifacts", narrow_artifacts(3)), EXTRACT_INPUTS),
         (GenerateQAPairs, GENERATE_INPUTS),
-        (_with_field_type(GenerateQAPairs, "qa_pairs", narrow_qa_pairs([1, 2], max_pairs=2, max_hops=2)), GENERATE_INPUTS),
-        (_with_field_type(GenerateQAPairs, "qa_pairs", narrow_qa_pairs([1, 2, 3], max_pairs=3, max_hops=2)), GENERATE_INPUTS),
+        (_narrowed(GenerateQAPairs, "qa_pairs", narrow_qa_pairs([1, 2], max_pairs=2, max_hops=2)), GENERATE_INPUTS),
+        (_narrowed(GenerateQAPairs, "qa_pairs", narrow_qa_pairs([1, 2, 3], max_pairs=3, max_hops=2)), GENERATE_INPUTS),
         (JudgeQAPairs, JUDGE_INPUTS),
-        (_with_field_type(JudgeQAPairs, "evaluations", narrow_evaluations(1)), JUDGE_INPUTS),
-        (_with_field_type(JudgeQAPairs, "evaluations", narrow_evaluations(2)), JUDGE_INPUTS),
+        (_narrowed(JudgeQAPairs, "evaluations", narrow_evaluations(1)), JUDGE_INPUTS),
+        (_narrowed(JudgeQAPairs, "evaluations", narrow_evaluations(2)), JUDGE_INPUTS),
         (dspy.Signature("question: str, context: list[str] -> answer: str, confidence: float"), {"question": "q", "context": ["a", "b"]}),
         (GenerateQAPairs.with_instructions("Write one question."), GENERATE_INPUTS),
     ]
@@ -87,7 +91,7 @@ def test_messages_equal_json_adapter_with_compiled_demos():
     inputs = {"extract": EXTRACT_INPUTS, "generate": GENERATE_INPUTS, "judge": JUDGE_INPUTS, "write_segment_qa": {"fact": "DSPy compiles programs."}}
     for _ in range(2):
         for name, predictor in program.named_predictors():
-            for signature in (predictor.signature, _with_field_type(predictor.signature, *_narrowing(name))):
+            for signature in (predictor.signature, _narrowed(predictor.signature, *_narrowing(name))):
                 assert cached.format(signature, demos[name], inputs[name]) == plain.format(signature, demos[name], inputs[name])
 
 
@@ -110,7 +114,7 @@ def test_response_format_equals_json_adapter(capabilities):
 
 def test_response_format_is_built_once_per_signature_and_capability():
     adapter = CachedJSONAdapter()
-    signature = _with_field_type(GenerateQAPairs, "qa_pairs", narrow_qa_pairs([4, 7], max_pairs=2, max_hops=2))
+    signature = _narrowed(GenerateQAPairs, "qa_pairs", narrow_qa_pairs([4, 7], max_pairs=2, max_hops=2))
     first = response_format_of(adapter, Capabilities(), signature)
     assert response_format_of(adapter, Capabilities(), signature) is first  # the cached class, not a rebuilt one
     assert response_format_of(adapter, Capabilities(schema=False), signature) == {"type": "json_object"}
@@ -119,7 +123,7 @@ def test_response_format_is_built_once_per_signature_and_capability():
     mutated["type"] = "changed"
     assert response_format_of(adapter, Capabilities(schema=False), signature) == {"type": "json_object"}
     # Narrowed to other segment IDs: another class, another schema (a cache keyed by field name would fail here).
-    other_signature = _with_field_type(GenerateQAPairs, "qa_pairs", narrow_qa_pairs([5], max_pairs=2, max_hops=2))
+    other_signature = _narrowed(GenerateQAPairs, "qa_pairs", narrow_qa_pairs([5], max_pairs=2, max_hops=2))
     other = response_format_of(adapter, Capabilities(), other_signature)
     assert other is not first
     assert json.dumps(other.model_json_schema()) != json.dumps(first.model_json_schema())
@@ -128,7 +132,7 @@ def test_response_format_is_built_once_per_signature_and_capability():
 
 def test_dspy_response_cache_keys_are_unchanged():
     """DSPy's response cache keys a request by the format's schema: entries written with JSONAdapter still hit."""
-    signature = _with_field_type(GenerateQAPairs, "qa_pairs", narrow_qa_pairs([1, 2], max_pairs=2, max_hops=2))
+    signature = _narrowed(GenerateQAPairs, "qa_pairs", narrow_qa_pairs([1, 2], max_pairs=2, max_hops=2))
     keys = set()
     cached = CachedJSONAdapter()
     for adapter in (dspy.JSONAdapter(), cached, cached):  # the second cached call is a cache hit
@@ -158,7 +162,7 @@ def test_schema_handed_out_is_not_changed_by_the_lm_call_path():
     from dspy.clients.legacy_requests import _strict_json_schema
 
     adapter = CachedJSONAdapter()
-    signature = _with_field_type(JudgeQAPairs, "evaluations", narrow_evaluations(3))
+    signature = _narrowed(JudgeQAPairs, "evaluations", narrow_evaluations(3))
     format_ = response_format_of(adapter, Capabilities(), signature)
     snapshot = json.dumps(format_.model_json_schema(), sort_keys=True)
     strict = _strict_json_schema(format_.model_json_schema())
@@ -230,7 +234,7 @@ def test_program_requests_equal_json_adapter_through_an_endpoint(corpus, monkeyp
             for _ in range(2):
                 program(row=rows[0])
             bodies[type(adapter).__name__] = [json.dumps(request.body, sort_keys=True) for request in stub.requests]
-    assert len(bodies["JSONAdapter"]) == 6
+    assert len(bodies["JSONAdapter"]) == 4  # per row: generate (extraction inline) and judge
     assert bodies["CachedJSONAdapter"] == bodies["JSONAdapter"]
 
 

@@ -223,23 +223,25 @@ def test_endpoint_prompts_state_the_output_contract_once(offline_dspy, tmp_path,
                        "b.txt": "The library opened its north wing in 1998. The wing holds the map collection. Visitors borrow six books."}.items():
         (tmp_path / name).write_text(text + "\n")
     rows = list(iter_seed_rows(ChunkingConfig(input_dir=tmp_path, sentences_per_chunk=1, min_text_length=0), ChunkingReport()))
-    with OpenAIStub() as server:
-        program = RetrievalSDG(GenerationSettings(num_pairs=2), lm=endpoint(server, mode))
-        results = [program(row=row) for row in rows]
-        requests = list(server.requests)
-    assert all(result.qa_generation["pairs"] for result in results)
-    for stage in ("extract", "generate", "judge"):
-        calls = [request for request in requests if request.signature == stage]
-        assert len(calls) == 2, stage
-        systems = {request.text("system") for request in calls}
-        assert len(systems) == 1  # the same system message for both rows: a prefix a provider can cache
-        system = systems.pop()
-        assert "Reply with one JSON object with these fields:" in system
-        assert "must adhere to the JSON schema" not in system and '\\"type\\"' not in system
-        assert "Respond with a JSON object" not in calls[0].input_text
-        if mode == "json_schema":
-            assert '"description": "' not in json.dumps(calls[0].schema)  # (ArtifactItem has a property named description)
-    judged = [request.input_text for request in requests if request.signature == "judge"]
-    for result, prompt in zip(results, judged):
-        for pair, validation in zip(result.deduplicated_qa_pairs, result.qa_validations):
-            assert (pair["question"] in prompt) is validation["valid"]
+    for extract, stages in (("on", ("extract", "generate", "judge")), ("inline", ("generate", "judge"))):
+        with OpenAIStub() as server:
+            program = RetrievalSDG(GenerationSettings(num_pairs=2, extract=extract), lm=endpoint(server, mode))
+            results = [program(row=row) for row in rows]
+            requests = list(server.requests)
+        assert all(result.qa_generation["pairs"] and result.document_artifacts["key_concepts"] for result in results)
+        assert {request.signature for request in requests} == set(stages)
+        for stage in stages:
+            calls = [request for request in requests if request.signature == stage]
+            assert len(calls) == 2, stage
+            systems = {request.text("system") for request in calls}
+            assert len(systems) == 1  # the same system message for both rows: a prefix a provider can cache
+            system = systems.pop()
+            assert "Reply with one JSON object with these fields:" in system
+            assert "must adhere to the JSON schema" not in system and '\\"type\\"' not in system
+            assert "Respond with a JSON object" not in calls[0].input_text
+            if mode == "json_schema":
+                assert '"description": "' not in json.dumps(calls[0].schema)  # (ArtifactItem has a property named description)
+        judged = [request.input_text for request in requests if request.signature == "judge"]
+        for result, prompt in zip(results, judged):
+            for pair, validation in zip(result.deduplicated_qa_pairs, result.qa_validations):
+                assert (pair["question"] in prompt) is validation["valid"]

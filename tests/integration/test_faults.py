@@ -184,8 +184,8 @@ def test_an_endpoint_that_is_down_aborts_resumably(tmp_path):
         assert run["status"] == "aborted"
         failed = run["counts"]["rows_failed"]
         assert 10 <= failed < len(docs)  # stopped early instead of trying every row
-        assert calls_while_down <= (failed + 4) * 3  # 3 tries per row (1 + 2 retries), extract only
-        assert all(re.match(r"endpoint unavailable after [1-3] tries \(extract\)", row["reason"]) for row in read_jsonl(tmp_path / "out" / "failures.jsonl"))
+        assert calls_while_down <= (failed + 4) * 3  # 3 tries per row (1 + 2 retries), its first call only
+        assert all(re.match(r"endpoint unavailable after [1-3] tries \(generate\)", row["reason"]) for row in read_jsonl(tmp_path / "out" / "failures.jsonl"))
 
         server.set_plan(FaultPlan())  # the endpoint is back
         resumed = run_generate(tmp_path, server, "--concurrency", "4", "--num-retries", "2", "--max-failure-rate", "0.5", "--resume")

@@ -263,7 +263,9 @@ def pipeline(tmp_path_factory) -> Pipeline:
     with OpenAIStub(failing_reply) as stub:
         # The endpoint echoes the secrets back in its error bodies; a re-ask logs the error text (--verbose).
         write_config(config, with_query_key(stub.base_url), max_retries=1)
-        run(pipeline, "generate-failing", "generate", "--input-dir", str(docs), "--output-dir", str(root / "failing"), "--config", str(config), "--verbose")
+        # --extract on: a separate extract call, so a row can lose that call alone and still be written.
+        run(pipeline, "generate-failing", "generate", "--input-dir", str(docs), "--output-dir", str(root / "failing"), "--config", str(config), "--verbose",
+            "--extract", "on")
         pipeline.stub_requests += stub.requests
         # The client cannot connect to a URL with a password in it, and its error names the host it tried.
         write_config(config, with_password(stub.base_url))

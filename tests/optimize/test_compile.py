@@ -205,7 +205,7 @@ def test_real_compile_is_deterministic_and_the_program_runs(tmp_path, local_lm):
     chunks = chunk_text(text, "pump.md", sentences_per_chunk=2)
     row = make_seed_row([ChunkedDocument("pump.md", text, chunks)], ChunkingConfig(input_dir=".", sentences_per_chunk=2))
     # The window strategy runs the compiled `generate` (auto would pick the segment strategy for the embedded model).
-    program = RetrievalSDG(GenerationSettings(num_pairs=1, max_artifacts_per_type=1, max_retries=0, strategy="window"), lm=local_lm)
+    program = RetrievalSDG(GenerationSettings(num_pairs=1, max_artifacts_per_type=1, max_retries=0, strategy="window", extract="on"), lm=local_lm)
     program.load(str(tmp_path / "compiled0.json"))
     assert len(program.generate.demos) == len(outputs[0]["generate"]["demos"])
     calls_before = len(local_lm.history)

@@ -1,6 +1,7 @@
 """Program logic with a scripted LM (the real model runs in test_end_to_end.py)."""
 
 import numpy as np
+import dspy
 import pytest
 
 from sdg_program.core.errors import RowFailed
@@ -75,7 +76,32 @@ def test_judge_lm_is_used_for_judging_only():
     judge = scripted_lm({}, {}, {"evaluations": {"evaluations": [evaluation(0, 3.0)]}})
     result = RetrievalSDG(GenerationSettings(num_pairs=1), lm=lm, judge_lm=judge, embed_texts=embed)(row=make_row())
     assert result.qa_evaluations["evaluations"][0]["overall"]["score"] == 3.0
-    assert len(judge.history) == 1 and len(lm.history) == 2
+    assert len(judge.history) == 1 and len(lm.history) == 1  # one generate call, extraction inline
+
+
+def test_inline_extraction_writes_artifacts_and_pairs_in_one_call_per_window():
+    lm = scripted_lm(artifacts("MIPROv2"), {"qa_pairs": {"pairs": [GOOD]}}, {"evaluations": {"evaluations": [evaluation(0)]}})
+    result = RetrievalSDG(GenerationSettings(num_pairs=1), lm=lm, embed_texts=embed)(row=make_row())
+    prompts = [str(entry["messages"]) for entry in lm.history]
+    assert len(prompts) == 2  # generate (with the artifacts) and judge: no extract call
+    assert "max_artifacts_per_type" in prompts[0] and "[[ ## num_pairs ## ]]" in prompts[0]
+    assert "[[ ## artifacts ## ]]" not in prompts[0].split("Your output fields are")[0]  # not an input any more
+    assert result.document_artifacts["key_concepts"][0]["text"] == "MIPROv2"
+    assert result.lm_usage["generate"]["calls"] == 1 and result.lm_usage.get("extract", {}).get("calls", 0) == 0
+    assert [p["question"] for p in result.deduplicated_qa_pairs] == [GOOD["question"]]
+
+
+def test_extract_on_and_a_compiled_generate_keep_the_separate_extract_call():
+    for settings, demos in ((GenerationSettings(num_pairs=1, extract="on"), False), (GenerationSettings(num_pairs=1), True)):
+        lm = scripted_lm(artifacts("MIPROv2"), {"qa_pairs": {"pairs": [GOOD]}}, {"evaluations": {"evaluations": [evaluation(0)]}})
+        program = RetrievalSDG(settings, lm=lm, embed_texts=embed)
+        if demos:  # a compiled program: its generate demos read artifacts written by a separate call
+            program.generate.demos = [dspy.Example(artifacts="(none)", num_pairs=1, qa_pairs={"pairs": [GOOD]}).with_inputs("artifacts", "num_pairs")]
+        result = program(row=make_row())
+        prompts = [str(entry["messages"]) for entry in lm.history]
+        assert len(prompts) == 3, settings  # extract, generate, judge
+        assert "[[ ## num_pairs ## ]]" not in prompts[0] and "max_artifacts_per_type" in prompts[0]
+        assert result.document_artifacts["key_concepts"][0]["text"] == "MIPROv2"
 
 
 def test_windows_split_long_rows_and_each_window_gets_its_budget():

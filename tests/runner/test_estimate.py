@@ -40,13 +40,19 @@ def config_for(docs, lm="openai/gpt-4o-mini", **kwargs):
 
 def test_window_strategy_counts_extract_generate_and_judge_per_window(tmp_path):
     docs = write_docs(tmp_path / "docs", repeat=3)
-    estimate = estimate_run(config_for(docs, generation={"judge": "on", "num_pairs": 7, "window_chars": 500}))
-    calls = {stage.stage: stage.calls for stage in estimate.stages}
-    assert estimate.strategy == "window" and estimate.rows == 3 and estimate.windows > 3  # small windows: rows are cut
-    assert calls == {"extract": estimate.windows, "generate": estimate.windows, "judge": estimate.windows * math.ceil(7 / MAX_PAIRS)}
-    assert all(stage.model == "openai/gpt-4o-mini" and stage.prompt_tokens > 0 for stage in estimate.stages)
+    separate = estimate_run(config_for(docs, generation={"judge": "on", "extract": "on", "num_pairs": 7, "window_chars": 500}))
+    calls = {stage.stage: stage.calls for stage in separate.stages}
+    assert separate.strategy == "window" and separate.rows == 3 and separate.windows > 3  # small windows: rows are cut
+    assert calls == {"extract": separate.windows, "generate": separate.windows, "judge": separate.windows * math.ceil(7 / MAX_PAIRS)}
+    assert all(stage.model == "openai/gpt-4o-mini" and stage.prompt_tokens > 0 for stage in separate.stages)
+    # auto: extraction inline, in the generate call, which reads the window once instead of extract and generate each reading it
+    inline = estimate_run(config_for(docs, generation={"judge": "on", "num_pairs": 7, "window_chars": 500}))
+    tokens = {stage.stage: stage.prompt_tokens for stage in inline.stages}
+    assert {stage.stage: stage.calls for stage in inline.stages} == {"generate": separate.windows, "judge": calls["judge"]}
+    separate_tokens = {stage.stage: stage.prompt_tokens for stage in separate.stages}
+    assert separate_tokens["generate"] < tokens["generate"] < separate_tokens["generate"] + separate_tokens["extract"]
     off = estimate_run(config_for(docs, generation={"judge": "off", "extract": "off", "window_chars": 500}))
-    assert [stage.stage for stage in off.stages] == ["generate"] and off.windows == estimate.windows
+    assert [stage.stage for stage in off.stages] == ["generate"] and off.windows == separate.windows
 
 
 def test_segment_strategy_for_the_embedded_model_is_free(tmp_path):
@@ -81,7 +87,7 @@ def test_cli_dry_run_prints_the_table_and_writes_nothing(tmp_path):
     result = CliRunner().invoke(app, ["generate", "--input-dir", str(docs), "--lm", "openai/gpt-4o-mini", "--judge-lm", "openai/unknown-model-xyz",
                                       "--output-dir", str(output), "--dry-run"], env={"COLUMNS": "200", "NO_COLOR": "1"})
     assert result.exit_code == 0, result.output
-    for text in ("Dry run: 3 rows", "extract", "generate", "judge", "price unknown", "4 characters per token", "Completion tokens not estimated"):
+    for text in ("Dry run: 3 rows", "generate", "judge", "price unknown", "4 characters per token", "Completion tokens not estimated"):
         assert text in result.output, text
     assert not output.exists()
 
