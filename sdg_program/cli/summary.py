@@ -52,6 +52,8 @@ def print_generation_summary(stats, console: Console, *, self_judging: bool) -> 
     mean = counts["judge_overall_mean"]
     table.add_row("pairs judged / mean overall score", f"{counts['pairs_judged']} / {mean if mean is not None else '-'}")
     for role, usage in counts["lm_usage"].items():
+        if not usage["calls"]:  # a stage that did not run (extract inline or off, judge off)
+            continue
         table.add_row(f"{role}: calls / prompt / completion tokens", f"{usage['calls']} / {usage['prompt_tokens']:,} / {usage['completion_tokens']:,}")
     faults = counts["faults"]
     if faults["by_kind"] or faults["retries"]:
