@@ -28,6 +28,6 @@ class JudgeQAPairs(dspy.Signature):
         desc="The source, one segment per line: `Segment N [Doc: name]: text`. N is the segment ID."
     )
     qa_pairs: str = dspy.InputField(
-        desc="The pairs to grade, each headed by its pair_index, with its cited segment_ids (and a multi_hop pair's hops)."
+        desc="The pairs to grade, each headed by its pair_index, with its cited segment_ids and hops."
     )
     evaluations: QAEvaluations = dspy.OutputField(desc="One evaluation per pair, each with its pair_index.")

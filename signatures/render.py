@@ -72,8 +72,12 @@ def _ids(segment_ids: Sequence[int]) -> str:
     return ", ".join(str(segment_id) for segment_id in segment_ids)
 
 
-def render_pair_for_judge(pair_index: int, pair: QAPair) -> str:
-    """Render one pair for the judge, headed by the `pair_index` the judge must copy back."""
+def render_pair_for_judge(pair_index: int, pair: QAPair, *, single_hop: bool = True) -> str:
+    """Render one pair for the judge, headed by the `pair_index` the judge must copy back.
+
+    ``single_hop=False`` leaves out the hop line of a single-hop pair (see below); the embedded
+    model keeps it, since its compiled judge demos were written with it.
+    """
     lines = [
         f"pair_index: {pair_index}",
         f"question: {_one_line(pair.question)}",
@@ -83,17 +87,18 @@ def render_pair_for_judge(pair_index: int, pair: QAPair) -> str:
         f"segment_ids: {_ids(pair.segment_ids)}",
     ]
     # A single hop restates segment_ids and the answer: only a multi-hop pair's hops tell the judge
-    # something (which fact each segment adds), so only they are shown.
-    if len(pair.hop_contexts) > 1:
+    # something (which fact each segment adds). Endpoints are shown only those (about 6% of a judge
+    # call's prompt on the cost bench).
+    if single_hop or len(pair.hop_contexts) > 1:
         for hop in pair.hop_contexts:
             lines.append(f"hop {hop.hop_number} (segments {_ids(hop.segment_ids)}): {_one_line(hop.summary)}")
     return "\n".join(lines)
 
 
-def render_pairs_for_judge(pairs: Sequence[QAPair]) -> str:
+def render_pairs_for_judge(pairs: Sequence[QAPair], *, single_hop: bool = True) -> str:
     """Render pairs for the judge; `pair_index` is the pair's position in `pairs` (0-based).
 
     Use `signatures.models.match_evaluations(len(pairs), ...)` on the judge's output to map the
     evaluations back onto this same sequence.
     """
-    return "\n\n".join(render_pair_for_judge(index, pair) for index, pair in enumerate(pairs))
+    return "\n\n".join(render_pair_for_judge(index, pair, single_hop=single_hop) for index, pair in enumerate(pairs))

@@ -190,6 +190,10 @@ class RetrievalSDG(dspy.Module):
                 finally:
                     usage.roles[role].add([entry for entries in tracker.usage_data.values() for entry in entries])
 
+    def _runs_in_process(self, role: str) -> bool:
+        """Whether the role's LM is the in-process model, whose compiled demos fix its prompts' wording."""
+        return getattr(self.role_lms[role] or dspy.settings.lm, "runs_in_process", False) is True
+
     def _adapter_for(self, lm: dspy.BaseLM) -> dspy.Adapter:
         """DSPy's JSON protocol for the in-process model, the compact one for endpoints."""
         return self.adapter if getattr(lm, "runs_in_process", False) is True else self.compact_adapter
@@ -315,7 +319,7 @@ class RetrievalSDG(dspy.Module):
                         state.usage,
                         narrowed=("evaluations", narrow_evaluations(len(members))),
                         segments=cited_text(window, cited),
-                        qa_pairs=render_pairs_for_judge([state.pairs[index] for index in members]),
+                        qa_pairs=render_pairs_for_judge([state.pairs[index] for index in members], single_hop=self._runs_in_process("judge")),
                     )
                 except EndpointFailed:
                     raise

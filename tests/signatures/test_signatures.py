@@ -460,7 +460,15 @@ def test_render_pairs_for_judge_numbers_pairs_from_zero():
     assert "query_type: multi_hop" in blocks[0]
     assert "hop 2 (segments 5): The bypass valve opens wider under load." in blocks[0]
     assert "question: what refrigerant does the pump cooling loop use" in blocks[1]
+    assert "hop 1" in blocks[1]  # the embedded model's compiled judge demos were written with it
     assert render_pairs_for_judge([]) == ""
+
+
+def test_endpoints_see_hops_only_for_multi_hop_pairs():
+    pairs = [QAPair.model_validate(pair_data()), QAPair.model_validate(single_hop_pair_data())]
+    multi, single = render_pairs_for_judge(pairs, single_hop=False).split("\n\n")
+    assert "hop 1 (segments 2)" in multi and "hop 2 (segments 5): The bypass valve opens wider under load." in multi
+    assert "hop " not in single and "segment_ids:" in single  # the single hop restated segment_ids and answer
 
 
 # ---------------------------------------------------------------------------
