@@ -56,22 +56,14 @@ documents ([Doc: ...]), include relationships that connect them. Then write the 
 """
 
 
-class ExtractAndGenerateQAPairs(dspy.Signature):
-    __doc__ = _EXTRACT_STEP + GenerateQAPairs.instructions  # GenerateQAPairs' instructions, the extract step first
+# GenerateQAPairs without the artifacts input, which this call writes itself as its first output:
+# the document is read once instead of twice (ExtractArtifacts, then GenerateQAPairs).
+_INLINE_FIELDS = (
+    GenerateQAPairs.delete("artifacts")
+    .prepend("max_artifacts_per_type", dspy.InputField(desc="Most artifact items to list for each kind."), int)
+    .insert(0, "artifacts", dspy.OutputField(desc="The extracted items, grouped by kind; empty lists for kinds the segments lack."), DocumentArtifacts)
+)
 
-    # Same inputs as GenerateQAPairs but the artifacts, which this call writes itself before the pairs:
-    # the document is read once instead of twice (ExtractArtifacts, then GenerateQAPairs).
-    max_artifacts_per_type: int = dspy.InputField(desc="Most artifact items to list for each kind.")
-    num_pairs: int = dspy.InputField(desc="How many pairs to write.")
-    query_counts: dict[str, int] = dspy.InputField(desc="How many pairs of each query_type.")
-    reasoning_counts: dict[str, int] = dspy.InputField(desc="How many pairs of each reasoning_type.")
-    min_hops: int = dspy.InputField(desc="Fewest hops for a multi_hop question.")
-    max_hops: int = dspy.InputField(desc="Most hops for a multi_hop question.")
-    min_complexity: int = dspy.InputField(desc="Lowest allowed question_complexity.")
-    segments: str = dspy.InputField(
-        desc="The source, one segment per line: `Segment N [Doc: name]: text`. N is the segment ID to cite."
-    )
-    artifacts: DocumentArtifacts = dspy.OutputField(
-        desc="The extracted items, grouped by kind; empty lists for kinds the segments lack."
-    )
-    qa_pairs: QAPairs = dspy.OutputField(desc="The pairs, each citing its evidence segments.")
+
+class ExtractAndGenerateQAPairs(_INLINE_FIELDS):
+    __doc__ = _EXTRACT_STEP + GenerateQAPairs.instructions  # GenerateQAPairs' instructions, the extract step first
