@@ -74,8 +74,8 @@ def generate_command(
     segment_attempts: Annotated[int, typer.Option(min=1, max=10, help="segment strategy: candidates per segment until one passes validation.", rich_help_panel=GENERATION)] = default_of(GenerationSettings, "segment_attempts"),
     extract: Annotated[Literal["auto", "inline", "on", "off"], typer.Option(
         help="Artifact extraction (concepts, entities, ... per window). inline: the generate call writes them before its pairs, reading the "
-             "document once; on: a separate extract call per window first; auto: inline for the window strategy (on with a compiled "
-             "program whose generate demos expect it), off for the segment strategy, which does not read them.",
+             "document once; on: a separate extract call per window first; auto: inline for the window strategy with an endpoint (on for "
+             "the in-process model, or with a --program that optimized extract or generate), off for the segment strategy, which does not read them.",
         rich_help_panel=GENERATION)] = default_of(GenerationSettings, "extract"),
     judge: Annotated[Literal["auto", "on", "off"], typer.Option(
         help="LLM judge of every kept pair. auto: off when the judge would be the embedded model grading itself (its scores carry no signal; "

@@ -22,6 +22,7 @@ from dspy.utils.usage_tracker import track_usage
 
 from sdg_program.backends.adapters import CachedJSONAdapter, PlainPromptAdapter
 from sdg_program.backends.compact_adapter import BASE_SIGNATURE_ATTRIBUTE, CompactJSONAdapter
+from sdg_program.backends.defaults import DEFAULT_MAX_TOKENS
 from sdg_program.backends.faults import TRANSIENT_KINDS, RetryPolicy, Waiter, classify
 from sdg_program.core.errors import EndpointFailed, RowFailed
 from sdg_program.core.records import SeedRow
@@ -51,6 +52,10 @@ from signatures import (
 from signatures.narrow import narrow_artifacts, narrow_evaluations, narrow_qa_pairs
 
 logger = logging.getLogger(__name__)
+
+# Output tokens one artifact item takes at most in a reply (text, description, importance as JSON);
+# the inline call's budget grows by this per item it may list (see RetrievalSDG._inline_max_tokens).
+ARTIFACT_ITEM_TOKENS = 60
 
 def _quality_key(pair: QAPair, validation: PairValidation) -> tuple:
     """Which of two duplicate questions to keep: valid first, then grounded, then richer."""
@@ -198,6 +203,15 @@ class RetrievalSDG(dspy.Module):
         """DSPy's JSON protocol for the in-process model, the compact one for endpoints."""
         return self.adapter if getattr(lm, "runs_in_process", False) is True else self.compact_adapter
 
+    def extraction_is_compiled(self) -> bool:
+        """Whether a loaded program changed ``extract`` or ``generate`` (demos, or instructions other
+        than the shipped signatures'): inline extraction would send neither, so ``auto`` keeps them apart."""
+        stock = {"extract": ExtractArtifacts, "generate": GenerateQAPairs}
+        return any(
+            predictor.demos or predictor.signature.instructions != stock[name].instructions
+            for name, predictor in (("extract", self.extract), ("generate", self.generate))
+        )
+
     def judges(self) -> bool:
         """Whether the judge runs (``settings.judge``; see ``program.settings.judge_runs``)."""
         judge_lm = self.role_lms["judge"] or dspy.settings.lm
@@ -230,7 +244,7 @@ class RetrievalSDG(dspy.Module):
         return _RowState(
             windows=make_windows(row.sections_structured, window_chars_for(generate_lm, settings)),
             strategy=strategy,
-            extract_mode=extract_mode(settings.extract, strategy, compiled_generate=bool(self.generate.demos)),
+            extract_mode=extract_mode(settings.extract, strategy, compiled=self.extraction_is_compiled(), in_process=self._runs_in_process("generate")),
             judges=self.judges(),
             chunks_by_id={chunk.chunk_id: chunk for chunk in row.chunks},
             validation_settings=ValidationSettings(
@@ -372,9 +386,11 @@ class RetrievalSDG(dspy.Module):
         inline = state.extract_mode == "inline"
         narrowed = [("qa_pairs", narrow_qa_pairs(window.segment_ids, max_pairs=settings.num_pairs, max_hops=settings.max_hops))]
         inputs: dict[str, Any] = {}
+        config: dict[str, Any] | None = None
         if inline:
             narrowed.insert(0, ("artifacts", narrow_artifacts(settings.max_artifacts_per_type)))
             inputs["max_artifacts_per_type"] = settings.max_artifacts_per_type
+            config = {"max_tokens": self._inline_max_tokens()}
         else:
             inputs["artifacts"] = render_artifacts(artifacts)
         try:
@@ -384,6 +400,7 @@ class RetrievalSDG(dspy.Module):
                 state.usage,
                 narrowed=tuple(narrowed),
                 signature=ExtractAndGenerateQAPairs if inline else None,
+                config=config,
                 segments=window.text,
                 num_pairs=settings.num_pairs,
                 query_counts=settings.query_counts,
@@ -402,6 +419,13 @@ class RetrievalSDG(dspy.Module):
             self._add_artifacts(state, generated.artifacts)
         # Structural slips (hop numbering, hop_count, ...) are repaired and recorded first.
         return [normalize_and_validate(pair, segments, state.validation_settings) for pair in generated.qa_pairs.pairs]
+
+    def _inline_max_tokens(self) -> int:
+        """The inline call's output budget: the LM's (``--max-tokens``, sized for the pairs) plus room
+        for the artifacts the separate extract call used to write in its own reply."""
+        lm = self.role_lms["generate"] or dspy.settings.lm
+        budget = int(getattr(lm, "kwargs", {}).get("max_tokens") or DEFAULT_MAX_TOKENS)
+        return budget + ARTIFACT_ITEM_TOKENS * len(ARTIFACT_TYPES) * self.settings.max_artifacts_per_type
 
     def _segment_pairs(
         self,

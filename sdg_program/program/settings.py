@@ -47,7 +47,7 @@ def default_reasoning_counts(num_pairs: int) -> dict[str, int]:
 ExtractMode = Literal["separate", "inline", "none"]
 
 
-def extract_mode(mode: str, strategy: str, compiled_generate: bool = False) -> ExtractMode:
+def extract_mode(mode: str, strategy: str, *, compiled: bool = False, in_process: bool = False) -> ExtractMode:
     """How artifacts are extracted for ``GenerationSettings.extract`` == ``mode``.
 
     ``separate``: an extract call per window, before the generate call. ``inline``: the window's
@@ -55,8 +55,10 @@ def extract_mode(mode: str, strategy: str, compiled_generate: bool = False) -> E
     document is read once; on the cost bench that was a third of a row's prompt tokens. ``none``.
     ``on`` is separate; ``inline`` is inline for the window strategy and separate for the segment
     strategy (its calls read one fact, not the window). ``auto``: the segment strategy does not read
-    artifacts, so none; the window strategy inline, or separate when ``compiled_generate`` (a
-    compiled program's generate demos were written for separate calls).
+    artifacts, so none; the window strategy inline, or separate when ``compiled`` (a loaded program
+    optimized extract or generate: its demos and instructions are for separate calls, and the
+    inline call would send neither) or ``in_process`` (the embedded model decodes under a grammar
+    in a small context: two short replies fit it better than one long one).
 
     The one rule behind ``RetrievalSDG`` (per row) and ``runner.estimate`` (``generate --dry-run``).
     """
@@ -68,7 +70,7 @@ def extract_mode(mode: str, strategy: str, compiled_generate: bool = False) -> E
         return "separate" if mode == "inline" else "none"
     if mode == "inline":
         return "inline"
-    return "separate" if compiled_generate else "inline"
+    return "separate" if compiled or in_process else "inline"
 
 
 def judge_runs(mode: str, self_judging: bool, embedded_default: bool) -> bool:
@@ -109,7 +111,8 @@ class GenerationSettings(BaseModel):
     extract: Literal["auto", "inline", "on", "off"] = Field(
         "auto",
         description="Artifact extraction: on = a separate extract call per window; inline = the generate call writes the artifacts, then the pairs "
-        "(the document is read once); off; auto = inline for the window strategy (separate when a compiled program's demos expect it), "
+        "(the document is read once); off; auto = inline for the window strategy with an endpoint (separate for the in-process model "
+        "or when a compiled program optimized extract or generate), "
         "off for the segment strategy, which does not read them",
     )
     judge: Literal["auto", "on", "off"] = Field(

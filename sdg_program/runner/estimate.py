@@ -177,7 +177,7 @@ def estimate_run(config: GenerateConfig) -> RunEstimate:
         fit_window_to_demos(program, lm)
     settings = program.settings
     strategy = strategy_for(lm, settings)
-    extraction = extract_mode(settings.extract, strategy, compiled_generate=bool(program.generate.demos))
+    extraction = extract_mode(settings.extract, strategy, compiled=program.extraction_is_compiled(), in_process=is_in_process(config.lm))
     judges = config.judge_runs
     window_chars = window_chars_for(lm, settings)
 

@@ -243,6 +243,9 @@ def test_endpoint_prompts_state_the_output_contract_once(offline_dspy, tmp_path,
                 assert '"description": "' not in json.dumps(calls[0].schema)  # (ArtifactItem has a property named description)
             if stage == "judge":  # the stub writes single-hop pairs: their one hop would restate segment_ids and answer
                 assert "hop 1 (segments" not in calls[0].input_text
+            if stage == "generate":  # the inline call has room for the artifacts on top of --max-tokens: 60 per item it may list
+                budget = program.role_lms["generate"].kwargs["max_tokens"]
+                assert calls[0].body["max_tokens"] == (budget + 60 * 8 * 2 if extract == "inline" else budget), extract
         judged = [request.input_text for request in requests if request.signature == "judge"]
         for result, prompt in zip(results, judged):
             for pair, validation in zip(result.deduplicated_qa_pairs, result.qa_validations):

@@ -91,12 +91,20 @@ def test_inline_extraction_writes_artifacts_and_pairs_in_one_call_per_window():
     assert [p["question"] for p in result.deduplicated_qa_pairs] == [GOOD["question"]]
 
 
-def test_extract_on_and_a_compiled_generate_keep_the_separate_extract_call():
-    for settings, demos in ((GenerationSettings(num_pairs=1, extract="on"), False), (GenerationSettings(num_pairs=1), True)):
+def test_extract_on_and_a_compiled_program_keep_the_separate_extract_call():
+    def generate_demos(program):  # its generate demos read artifacts written by a separate call
+        program.generate.demos = [dspy.Example(artifacts="(none)", num_pairs=1, qa_pairs={"pairs": [GOOD]}).with_inputs("artifacts", "num_pairs")]
+
+    def extract_instructions(program):  # an instruction optimizer (GEPA, MIPROv2) rewrote extract's prompt, no demos
+        program.extract.signature = program.extract.signature.with_instructions("List the facts of the segments.")
+
+    cases = ((GenerationSettings(num_pairs=1, extract="on"), None), (GenerationSettings(num_pairs=1), generate_demos),
+             (GenerationSettings(num_pairs=1), extract_instructions))
+    for settings, compile_ in cases:
         lm = scripted_lm(artifacts("MIPROv2"), {"qa_pairs": {"pairs": [GOOD]}}, {"evaluations": {"evaluations": [evaluation(0)]}})
         program = RetrievalSDG(settings, lm=lm, embed_texts=embed)
-        if demos:  # a compiled program: its generate demos read artifacts written by a separate call
-            program.generate.demos = [dspy.Example(artifacts="(none)", num_pairs=1, qa_pairs={"pairs": [GOOD]}).with_inputs("artifacts", "num_pairs")]
+        if compile_ is not None:
+            compile_(program)
         result = program(row=make_row())
         prompts = [str(entry["messages"]) for entry in lm.history]
         assert len(prompts) == 3, settings  # extract, generate, judge
@@ -161,3 +169,15 @@ def test_the_judge_and_dedup_see_only_pairs_convert_may_keep():
     assert embedded == []
     assert sorted(e["pair_index"] for e in result.qa_evaluations["evaluations"]) == [0, 2]
     assert result.errors == []
+
+
+def test_extract_mode_rule():
+    from sdg_program.program.settings import extract_mode
+
+    assert extract_mode("auto", "window") == "inline"
+    assert extract_mode("auto", "window", compiled=True) == "separate"
+    assert extract_mode("auto", "window", in_process=True) == "separate"
+    assert extract_mode("auto", "segment") == "none"
+    assert extract_mode("inline", "window", in_process=True) == "inline"  # asked for: done
+    assert extract_mode("inline", "segment") == "separate"  # no window-level generate call to merge into
+    assert extract_mode("on", "window") == "separate" and extract_mode("off", "window") == "none"
