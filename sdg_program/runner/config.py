@@ -91,13 +91,14 @@ def signatures_digest() -> str:
     """Hash of the program's signatures: instructions, field names and descriptions, output JSON schemas."""
     from pydantic import TypeAdapter
 
+    from sdg_program.backends.adapters import field_extra
     from signatures import ExtractAndGenerateQAPairs, ExtractArtifacts, GenerateQAPairs, JudgeQAPairs, WriteSegmentQA
 
     parts = []
     for signature in (ExtractArtifacts, GenerateQAPairs, ExtractAndGenerateQAPairs, JudgeQAPairs, WriteSegmentQA):
         parts.append(signature.instructions)
         for name, info in signature.fields.items():
-            extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+            extra = field_extra(info)
             parts.append([name, extra.get("desc"), extra.get("prefix")])
         for name, info in signature.output_fields.items():
             parts.append([name, TypeAdapter(info.annotation).json_schema()])
