@@ -62,7 +62,7 @@ class Runtime:
         lm = self.lm or dspy.settings.lm
         return make_windows(row.sections_structured, window_chars_for(lm, self.settings))[0]
 
-    def call(self, role: str, predictor: dspy.Predict, narrowed: tuple[str, type] | None, **inputs: Any) -> dspy.Prediction | None:
+    def call(self, role: str, predictor: dspy.Predict, narrowed: tuple[tuple[str, type], ...], **inputs: Any) -> dspy.Prediction | None:
         """The program's call (narrowed schema, JSON adapter, re-asks); None when every attempt failed."""
         try:
             return self.caller._call(role, predictor, self.usage, narrowed=narrowed, **inputs)
@@ -95,7 +95,7 @@ class ExtractStage(dspy.Module):
         settings = self.runtime.settings
         window = self.runtime.first_window(row)
         result = self.runtime.call(
-            "extract", self.extract, ("artifacts", narrow_artifacts(settings.max_artifacts_per_type)),
+            "extract", self.extract, (("artifacts", narrow_artifacts(settings.max_artifacts_per_type)),),
             document=window.text, max_artifacts_per_type=settings.max_artifacts_per_type,
         )
         return dspy.Prediction(artifacts=result.artifacts if result is not None else None)
@@ -118,7 +118,7 @@ class GenerateStage(dspy.Module):
         window = self.runtime.first_window(row)
         result = self.runtime.call(
             "generate", self.generate,
-            ("qa_pairs", narrow_qa_pairs(window.segment_ids, max_pairs=settings.num_pairs, max_hops=settings.max_hops)),
+            (("qa_pairs", narrow_qa_pairs(window.segment_ids, max_pairs=settings.num_pairs, max_hops=settings.max_hops)),),
             segments=window.text, artifacts=artifacts or NO_ARTIFACTS, **generation_inputs(settings),
         )
         pairs: list[QAPair] = list(result.qa_pairs.pairs) if result is not None else []
@@ -141,7 +141,7 @@ class JudgeStage(dspy.Module):
         window = self.runtime.first_window(row)
         pairs = list(pairs_to_judge)
         result = self.runtime.call(
-            "judge", self.judge, ("evaluations", narrow_evaluations(len(pairs))),
+            "judge", self.judge, (("evaluations", narrow_evaluations(len(pairs))),),
             segments=window.text, qa_pairs=render_pairs_for_judge(pairs),
         )
         evaluations = match_evaluations(len(pairs), result.evaluations.evaluations) if result is not None else {}

@@ -133,6 +133,11 @@ class EngineLM(dspy.LM):
 # --------------------------------------------------------------------------- chat messages
 
 
+def runs_in_process(lm: Any) -> bool:
+    """Whether ``lm`` is the in-process model (`EngineLM.runs_in_process`); any other LM reads as False."""
+    return getattr(lm, "runs_in_process", False) is True
+
+
 def chat_messages(request: lm15.Request) -> list[dict[str, str]]:
     """Canonical request -> OpenAI-style chat messages of plain text (all a GGUF chat template takes)."""
     messages = []

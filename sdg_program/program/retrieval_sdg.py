@@ -23,6 +23,7 @@ from dspy.utils.usage_tracker import track_usage
 from sdg_program.backends.adapters import CachedJSONAdapter, PlainPromptAdapter
 from sdg_program.backends.compact_adapter import BASE_SIGNATURE_ATTRIBUTE, CompactJSONAdapter
 from sdg_program.backends.defaults import DEFAULT_MAX_TOKENS
+from sdg_program.backends.engine_base import runs_in_process
 from sdg_program.backends.faults import TRANSIENT_KINDS, RetryPolicy, Waiter, classify
 from sdg_program.core.errors import EndpointFailed, RowFailed
 from sdg_program.core.records import SeedRow
@@ -121,6 +122,10 @@ class RetrievalSDG(dspy.Module):
 
     # -- calls --------------------------------------------------------------
 
+    def _lm(self, role: str) -> dspy.BaseLM:
+        """The role's LM, or DSPy's configured one when the program was built without."""
+        return self.role_lms[role] or dspy.settings.lm
+
     def _uses_grammar(self, role: str) -> bool:
         """Whether the role's LM decodes under a JSON-schema grammar (the embedded llama.cpp model).
 
@@ -128,7 +133,7 @@ class RetrievalSDG(dspy.Module):
         sizes): the grammar makes the model obey them, whereas an API model that breaks
         one would lose the whole call instead of one pair.
         """
-        lm = self.role_lms[role] or dspy.settings.lm
+        lm = self._lm(role)
         # The in-process model always does; an endpoint told to (structured_output json_schema|json_object_schema) says so too.
         return getattr(lm, "enforces_response_schema", False) is True
 
@@ -137,7 +142,7 @@ class RetrievalSDG(dspy.Module):
         role: str,
         predictor: dspy.Predict,
         usage: RowUsage,
-        narrowed: tuple[str, type] | tuple[tuple[str, type], ...] | None = None,
+        narrowed: tuple[tuple[str, type], ...] = (),
         config: dict[str, Any] | None = None,
         adapter: dspy.Adapter | None = None,
         signature: type[dspy.Signature] | None = None,
@@ -151,17 +156,17 @@ class RetrievalSDG(dspy.Module):
         reply (empty, cut off, not JSON, wrong shape) is re-asked up to ``settings.max_retries``
         times with a fresh rollout at a higher temperature, since repeating the same deterministic
         request would repeat the same mistake; the last parse error is raised. Every fault is
-        counted in ``usage.faults``. ``narrowed`` replaces output field types (one ``(name, type)``
-        or several) for this call only, keeping the (possibly optimized) instructions and demos of
+        counted in ``usage.faults``. ``narrowed`` replaces output field types (``(name, type)``
+        pairs) for this call only, keeping the (possibly optimized) instructions and demos of
         the predictor. ``signature`` replaces the predictor's for this call (inline extraction
         sends ExtractAndGenerateQAPairs through the generate predictor). ``config``
         is the first request's LM config (a candidate's rollout_id and temperature); re-asks
         derive their own rollout from it.
         """
-        lm = self.role_lms[role] or dspy.settings.lm
+        lm = self._lm(role)
         base = signature or predictor.signature
-        if narrowed is not None and self._uses_grammar(role):
-            inputs["signature"] = _with_field_types(base, narrowed if isinstance(narrowed[0], tuple) else (narrowed,))
+        if narrowed and self._uses_grammar(role):
+            inputs["signature"] = _with_field_types(base, narrowed)
         elif signature is not None:
             inputs["signature"] = signature
         reasks = self.settings.max_retries
@@ -197,11 +202,11 @@ class RetrievalSDG(dspy.Module):
 
     def _runs_in_process(self, role: str) -> bool:
         """Whether the role's LM is the in-process model, whose compiled demos fix its prompts' wording."""
-        return getattr(self.role_lms[role] or dspy.settings.lm, "runs_in_process", False) is True
+        return runs_in_process(self._lm(role))
 
     def _adapter_for(self, lm: dspy.BaseLM) -> dspy.Adapter:
         """DSPy's JSON protocol for the in-process model, the compact one for endpoints."""
-        return self.adapter if getattr(lm, "runs_in_process", False) is True else self.compact_adapter
+        return self.adapter if runs_in_process(lm) else self.compact_adapter
 
     def extraction_is_compiled(self) -> bool:
         """Whether a loaded program changed ``extract`` or ``generate`` (demos, or instructions other
@@ -214,8 +219,8 @@ class RetrievalSDG(dspy.Module):
 
     def judges(self) -> bool:
         """Whether the judge runs (``settings.judge``; see ``program.settings.judge_runs``)."""
-        judge_lm = self.role_lms["judge"] or dspy.settings.lm
-        generate_lm = self.role_lms["generate"] or dspy.settings.lm
+        judge_lm = self._lm("judge")
+        generate_lm = self._lm("generate")
         return judge_runs(self.settings.judge, judge_lm is generate_lm, getattr(judge_lm, "is_embedded_default", False) is True)
 
     # -- the program ----------------------------------------------------------
@@ -239,7 +244,7 @@ class RetrievalSDG(dspy.Module):
 
     def _start(self, row: SeedRow) -> "_RowState":
         settings = self.settings
-        generate_lm = self.role_lms["generate"] or dspy.settings.lm
+        generate_lm = self._lm("generate")
         strategy = strategy_for(generate_lm, settings)
         return _RowState(
             windows=make_windows(row.sections_structured, window_chars_for(generate_lm, settings)),
@@ -263,7 +268,7 @@ class RetrievalSDG(dspy.Module):
                 "extract",
                 self.extract,
                 state.usage,
-                narrowed=("artifacts", narrow_artifacts(settings.max_artifacts_per_type)),
+                narrowed=(("artifacts", narrow_artifacts(settings.max_artifacts_per_type)),),
                 document=window.text,
                 max_artifacts_per_type=settings.max_artifacts_per_type,
             )
@@ -331,7 +336,7 @@ class RetrievalSDG(dspy.Module):
                         "judge",
                         self.judge,
                         state.usage,
-                        narrowed=("evaluations", narrow_evaluations(len(members))),
+                        narrowed=(("evaluations", narrow_evaluations(len(members))),),
                         segments=cited_text(window, cited),
                         qa_pairs=render_pairs_for_judge([state.pairs[index] for index in members], single_hop=self._runs_in_process("judge")),
                     )
@@ -423,7 +428,7 @@ class RetrievalSDG(dspy.Module):
     def _inline_max_tokens(self) -> int:
         """The inline call's output budget: the LM's (``--max-tokens``, sized for the pairs) plus room
         for the artifacts the separate extract call used to write in its own reply."""
-        lm = self.role_lms["generate"] or dspy.settings.lm
+        lm = self._lm("generate")
         budget = int(getattr(lm, "kwargs", {}).get("max_tokens") or DEFAULT_MAX_TOKENS)
         return budget + ARTIFACT_ITEM_TOKENS * len(ARTIFACT_TYPES) * self.settings.max_artifacts_per_type
 
@@ -464,7 +469,7 @@ class RetrievalSDG(dspy.Module):
                         "generate",
                         self.write_segment_qa,
                         usage,
-                        narrowed=("qa", output_type),
+                        narrowed=(("qa", output_type),),
                         config=config,
                         adapter=adapter,
                         fact=fact,

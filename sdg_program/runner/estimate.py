@@ -187,46 +187,55 @@ def estimate_run(config: GenerateConfig) -> RunEstimate:
     # Endpoints declared to decode under the schema get it narrowed per call (segment IDs, list sizes), as RetrievalSDG._call does.
     narrows = config.structured_output in ("json_schema", "json_object_schema")
 
+    def wire_signature(signature: Any, narrowed: tuple[tuple[str, Any], ...]) -> Any:
+        """The signature whose schema goes on the wire: narrowed as the program narrows it, when the endpoint decodes under it."""
+        for name, type_ in narrowed if narrows else ():
+            signature = signature.with_updated_fields(name, type_=type_)
+        return signature
+
     def fixed_chars(model: str, predictor: Any, signature: Any, inputs: dict[str, Any], adapter: Any = None, narrowed: tuple[tuple[str, Any], ...] = ()) -> int:
         """A call's prompt characters with its variable inputs empty: system text, field headers, demos, schema."""
         chars = _message_chars(adapter or adapter_for(model), signature, inputs, predictor.demos)
         if not sends_schema(model, config.structured_output):
             return chars
-        for name, type_ in narrowed if narrows else ():
-            signature = signature.with_updated_fields(name, type_=type_)
-        return chars + _schema_chars(signature)
+        return chars + _schema_chars(wire_signature(signature, narrowed))
 
     counts = {"max_artifacts_per_type": settings.max_artifacts_per_type}
     generate_inputs = {"num_pairs": settings.num_pairs, "query_counts": settings.query_counts, "reasoning_counts": settings.reasoning_counts,
                        "min_hops": settings.min_hops, "max_hops": settings.max_hops, "min_complexity": settings.min_complexity}
-    artifact_chars = 0 if extraction == "inline" else settings.num_pairs * ARTIFACT_CHARS_PER_PAIR if extraction == "separate" else len(NO_ARTIFACTS)
+    artifacts_narrowed = (("artifacts", narrow_artifacts(settings.max_artifacts_per_type)),)
     judge_batches = math.ceil(settings.num_pairs / MAX_PAIRS)
     fixed = {
-        "extract": fixed_chars(config.lm, program.extract, ExtractArtifacts, {"document": "", **counts}, narrowed=(("artifacts", narrow_artifacts(settings.max_artifacts_per_type)),)),
-        "generate": fixed_chars(config.lm, program.generate, GenerateQAPairs, {"segments": "", "artifacts": "", **generate_inputs}),
+        "extract": fixed_chars(config.lm, program.extract, ExtractArtifacts, {"document": "", **counts}, narrowed=artifacts_narrowed),
         "judge": fixed_chars(judge_model, program.judge, JudgeQAPairs, {"segments": "", "qa_pairs": ""},
                              narrowed=(("evaluations", narrow_evaluations(min(settings.num_pairs, MAX_PAIRS))),)),
     }
-    # Inline extraction: the generate call is ExtractAndGenerateQAPairs, its artifacts narrowed as the program narrows them.
-    generate_signature = ExtractAndGenerateQAPairs if extraction == "inline" else GenerateQAPairs
-    if extraction == "inline":
-        fixed["generate"] = fixed_chars(config.lm, program.generate, generate_signature, {"segments": "", **counts, **generate_inputs},
-                                        narrowed=(("artifacts", narrow_artifacts(settings.max_artifacts_per_type)),))
-    generate_schema = _schema_chars(generate_signature) if sends_schema(config.lm, config.structured_output) and strategy == "window" else 0
+    # The generate call as the program sends it: one segment's fact (segment strategy), or the window with its artifacts
+    # read (rendered, ~60 characters a pair when extract ran, the placeholder when not) or written (inline, narrowed per call).
+    generate_schema = 0
+    if strategy == "segment":
+        grammar = is_in_process(config.lm) or narrows
+        adapter = PlainPromptAdapter() if grammar else CachedJSONAdapter()
+        fixed["generate"] = fixed_chars(config.lm, program.write_segment_qa, WriteSegmentQA, {"fact": ""}, adapter)
+    else:
+        if extraction == "inline":
+            generate_signature, generate_narrowed, artifact_chars = ExtractAndGenerateQAPairs, artifacts_narrowed, 0
+            generate_fixed_inputs = {"segments": "", **counts, **generate_inputs}
+        else:
+            generate_signature, generate_narrowed = GenerateQAPairs, ()
+            artifact_chars = settings.num_pairs * ARTIFACT_CHARS_PER_PAIR if extraction == "separate" else len(NO_ARTIFACTS)
+            generate_fixed_inputs = {"segments": "", "artifacts": "", **generate_inputs}
+        fixed["generate"] = fixed_chars(config.lm, program.generate, generate_signature, generate_fixed_inputs, narrowed=generate_narrowed)
+        generate_wire = wire_signature(generate_signature, generate_narrowed)
+        generate_schema = _schema_chars(generate_wire) if sends_schema(config.lm, config.structured_output) else 0
 
     @functools.lru_cache(maxsize=1024)
     def window_schema_extra(segment_ids: tuple[int, ...]) -> int:
         """What the generate call's schema narrowed to the window's segment IDs adds to the base one."""
         if not generate_schema or not narrows:
             return 0
-        narrowed = generate_signature.with_updated_fields("qa_pairs", type_=narrow_qa_pairs(list(segment_ids), max_pairs=settings.num_pairs, max_hops=settings.max_hops))
-        if extraction == "inline":
-            narrowed = narrowed.with_updated_fields("artifacts", type_=narrow_artifacts(settings.max_artifacts_per_type))
+        narrowed = generate_wire.with_updated_fields("qa_pairs", type_=narrow_qa_pairs(list(segment_ids), max_pairs=settings.num_pairs, max_hops=settings.max_hops))
         return _schema_chars(narrowed) - generate_schema
-    if strategy == "segment":
-        grammar = is_in_process(config.lm) or narrows
-        adapter = PlainPromptAdapter() if grammar else CachedJSONAdapter()
-        fixed["generate"] = fixed_chars(config.lm, program.write_segment_qa, WriteSegmentQA, {"fact": ""}, adapter)
 
     stages = {stage: StageEstimate(stage=stage, model=judge_model if stage == "judge" else config.lm) for stage in STAGES}
 

@@ -48,6 +48,7 @@ class GenerateResult:
 def build_program(config: GenerateConfig) -> tuple[RetrievalSDG, dict[str, Any]]:
     """The program with its LMs, embedder and (optionally) compiled prompts; plus model descriptions for run.json."""
     from sdg_program.backends.embedder import default_embedder_path, embed, is_default_embedder, load_embedder
+    from sdg_program.backends.engine_base import runs_in_process
     from sdg_program.backends.factory import build_lm, describe_lm
 
     def make_lm(spec: str, api_base: str | None) -> dspy.BaseLM:
@@ -74,7 +75,7 @@ def build_program(config: GenerateConfig) -> tuple[RetrievalSDG, dict[str, Any]]
     # thread, and on the cost bench (concurrency 16) 2 threads gave 5.7 rows/s against 4.2 with 1.
     # OMP_NUM_THREADS, when set, is the share (Ray sets it to a worker's CPUs, so workers on one node
     # do not oversubscribe it).
-    in_process = any(getattr(model, "runs_in_process", False) is True for model in (lm, judge_lm))
+    in_process = any(runs_in_process(model) for model in (lm, judge_lm))
     cores = os.environ.get("OMP_NUM_THREADS", "").strip()
     embed_threads = 1 if in_process else max(1, int(cores) if cores.isdigit() else (os.cpu_count() or 1))
 

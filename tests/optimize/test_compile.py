@@ -47,6 +47,26 @@ def fake_lm():
     )
 
 
+def test_stages_narrow_the_schema_for_a_schema_decoding_lm_without_failures():
+    """With an LM that decodes under the call's schema (the embedded model) every stage narrows its
+    output type; a stage call that fails is only counted, so the count is what shows it."""
+    from optimize.stages import ExtractStage, GenerateStage, JudgeStage, Runtime
+    from signatures import QAPair
+
+    lm = fake_lm()
+    lm.enforces_response_schema = True
+    runtime = Runtime(GenerationSettings(num_pairs=1), lm)
+    text = "# Guide\n\nThe pump cools the motor with glycol. The relief valve opens at 8 bar.\n"
+    row = make_seed_row([ChunkedDocument("guide.md", text, chunk_text(text, "guide.md", sentences_per_chunk=1))],
+                        ChunkingConfig(input_dir=".", sentences_per_chunk=1))
+    with dspy.context(lm=lm, adapter=dspy.JSONAdapter()):
+        assert ExtractStage(runtime)(row=row).artifacts.key_concepts
+        pairs = GenerateStage(runtime)(row=row).qa_pairs
+        assert pairs and all(isinstance(item, QAPair) for item in pairs)
+        assert len(JudgeStage(runtime)(row=row, pairs_to_judge=pairs * 2).evaluations) == 2  # the scripted judge grades two pairs
+    assert runtime.failures == 0
+
+
 def test_search_with_a_scripted_lm_saves_a_loadable_program(tmp_path):
     gold = tiny_gold(tmp_path / "gold")
     docs = tmp_path / "docs"
