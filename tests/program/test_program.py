@@ -1,7 +1,7 @@
 """Program logic with a scripted LM (the real model runs in test_end_to_end.py)."""
 
-import numpy as np
 import dspy
+import numpy as np
 import pytest
 
 from sdg_program.core.errors import RowFailed
