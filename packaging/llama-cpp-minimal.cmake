@@ -1,4 +1,4 @@
-# Passed to llama-cpp-python's build by the README's install commands:
+# Passed to llama-cpp-python's build by packaging/install.py (and by hand, see the README):
 #   CMAKE_ARGS="-DLLAVA_BUILD=OFF -DCMAKE_PROJECT_llama.cpp_INCLUDE=$PWD/packaging/llama-cpp-minimal.cmake"
 #
 # CMake runs this file right after llama.cpp's own project() call. llama-cpp-python forces

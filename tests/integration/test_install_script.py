@@ -1,0 +1,94 @@
+"""packaging/install.py: what it hands to pip, checked without installing anything.
+
+The install itself runs for real on every CI run (the README's test command starts with it), so
+these tests pin the parts a broken edit would get wrong quietly: which requirements the
+foreground pip installs while llama-cpp-python compiles, the order of the CMake arguments, and
+that the final command installs the project with the wheel that was built.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shlex
+import subprocess
+import sys
+import tomllib
+
+import pytest
+
+from tests.conftest import REPO
+
+SCRIPT = REPO / "packaging" / "install.py"
+
+
+@pytest.fixture(scope="module")
+def install():
+    # Loaded from its path: packaging/ is not a Python package (its name would shadow PyPI's `packaging`).
+    spec = importlib.util.spec_from_file_location("sdg_install_script", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def project() -> dict:
+    return tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+
+
+def test_the_foreground_installs_every_dependency_but_the_compiled_one(install):
+    pyproject = REPO / "pyproject.toml"
+    plain = install.requirements_without_compiled(pyproject, [])
+    assert [install.normalized_name(requirement) for requirement in plain].count("llama-cpp-python") == 0
+    assert set(plain) == {requirement for requirement in project()["dependencies"] if not requirement.startswith("llama-cpp-python")}
+
+    with_test = install.requirements_without_compiled(pyproject, ["test"])
+    assert set(plain) < set(with_test)
+    assert "pytest-xdist>=3.5" in with_test
+    assert not any(install.normalized_name(requirement) == "llama-cpp-python" for requirement in with_test)  # also not its [server] extra
+    assert len(with_test) == len(set(with_test))
+
+
+def test_names_are_compared_as_pep_503_normalises_them(install):
+    assert install.normalized_name("Llama_CPP.python[server]>=0.3.7") == "llama-cpp-python"
+    assert install.normalized_name("ray[data]>=2.40") == "ray"
+    with pytest.raises(ValueError):
+        install.normalized_name(">=1.0")
+
+
+def test_the_users_cmake_args_come_after_ours_so_they_win(install):
+    ours = install.cmake_args(None)
+    assert ours.startswith("-DLLAVA_BUILD=OFF ")
+    assert f"-DCMAKE_PROJECT_llama.cpp_INCLUDE={REPO / 'packaging' / 'llama-cpp-minimal.cmake'}" in ours
+    combined = install.cmake_args("-DGGML_CUDA=on -DLLAVA_BUILD=ON")
+    assert combined.startswith(ours)
+    assert combined.endswith("-DGGML_CUDA=on -DLLAVA_BUILD=ON")
+
+
+def test_dry_run_prints_the_background_compile_then_the_two_installs():
+    completed = subprocess.run([sys.executable, str(SCRIPT), "--dry-run", "--extras", "test", "--venv", "/tmp/some-venv"],
+                               capture_output=True, text=True, check=True)
+    lines = completed.stdout.strip().splitlines()
+    assert len(lines) == 4
+    assert lines[0].endswith("-m venv /tmp/some-venv")
+    compile_line, rest_line, project_line = lines[1:]
+    assert compile_line.startswith("CMAKE_ARGS=") and compile_line.endswith(" &")
+    compile_args = shlex.split(compile_line.removesuffix(" &"))
+    assert compile_args[1:5] == ["/tmp/some-venv/bin/python", "-m", "pip", "wheel"]
+    assert compile_args[-1] == "llama-cpp-python" and "--no-deps" in compile_args
+    wheel_dir = compile_args[compile_args.index("--wheel-dir") + 1]
+
+    rest_args = shlex.split(rest_line)
+    assert rest_args[:4] == ["/tmp/some-venv/bin/python", "-m", "pip", "install"]
+    assert "torch==2.13.0" in rest_args and "ray[data]>=2.40" in rest_args
+    assert not any(arg.startswith("llama-cpp-python") for arg in rest_args)
+
+    project_args = shlex.split(project_line)
+    assert project_args[project_args.index("--find-links") + 1] == wheel_dir
+    assert project_args[-2:] == ["-e", f"{REPO}[test]"]
+    for args in (compile_args, rest_args, project_args):
+        assert args[args.index("-c") + 1] == str(REPO / "constraints.txt")
+
+
+def test_an_unknown_extra_is_refused_before_anything_runs():
+    completed = subprocess.run([sys.executable, str(SCRIPT), "--dry-run", "--extras", "tests"], capture_output=True, text=True)
+    assert completed.returncode != 0
+    assert "unknown extra(s) tests" in completed.stderr and "test" in completed.stderr
