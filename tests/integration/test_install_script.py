@@ -8,6 +8,7 @@ that the final command installs the project with the wheel that was built.
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import shlex
 import subprocess
@@ -15,6 +16,8 @@ import sys
 import tomllib
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from tests.conftest import REPO
 
@@ -37,14 +40,42 @@ def project() -> dict:
 def test_the_foreground_installs_every_dependency_but_the_compiled_one(install):
     pyproject = REPO / "pyproject.toml"
     plain = install.requirements_without_compiled(pyproject, [])
-    assert [install.normalized_name(requirement) for requirement in plain].count("llama-cpp-python") == 0
-    assert set(plain) == {requirement for requirement in project()["dependencies"] if not requirement.startswith("llama-cpp-python")}
+    left_out = ("llama-cpp-python", *install.NEEDS_COMPILED)
+    assert set(plain) == {requirement for requirement in project()["dependencies"] if not requirement.startswith(left_out)}
 
     with_test = install.requirements_without_compiled(pyproject, ["test"])
     assert set(plain) < set(with_test)
     assert "pytest-xdist>=3.5" in with_test
     assert not any(install.normalized_name(requirement) == "llama-cpp-python" for requirement in with_test)  # also not its [server] extra
     assert len(with_test) == len(set(with_test))
+
+
+def requires_compiled(requirement: str, seen: set[str]) -> bool:
+    """Whether an installed requirement needs llama-cpp-python, directly or through its own
+    requirements (with the extras it asks for), as this environment's metadata says."""
+    parsed = Requirement(requirement)
+    name = canonicalize_name(parsed.name)
+    if name == "llama-cpp-python":
+        return True
+    if name in seen:
+        return False
+    seen.add(name)
+    for extra in ("", *parsed.extras):
+        for child in importlib.metadata.requires(parsed.name) or []:
+            child_requirement = Requirement(child)
+            if child_requirement.marker is None or child_requirement.marker.evaluate({"extra": extra}):
+                if requires_compiled(child, seen):
+                    return True
+    return False
+
+
+def test_nothing_the_foreground_installs_needs_llama_cpp_python(install):
+    """Else the foreground pip compiles llama.cpp a second time, at the same time as the background
+    one: NEEDS_COMPILED must list every dependency that pulls llama-cpp-python in."""
+    foreground = install.requirements_without_compiled(REPO / "pyproject.toml", ["test"])
+    assert [requirement for requirement in foreground if requires_compiled(requirement, set())] == []
+    for name in install.NEEDS_COMPILED:  # and each one listed still does, or it belongs in the foreground
+        assert requires_compiled(name, set()), name
 
 
 def test_names_are_compared_as_pep_503_normalises_them(install):
