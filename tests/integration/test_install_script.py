@@ -94,13 +94,14 @@ def test_the_users_cmake_args_come_after_ours_so_they_win(install):
     assert combined.endswith("-DGGML_CUDA=on -DLLAVA_BUILD=ON")
 
 
-def test_dry_run_prints_the_background_compile_then_the_two_installs():
+def test_dry_run_prints_a_new_pip_the_background_compile_then_the_two_installs():
     completed = subprocess.run([sys.executable, str(SCRIPT), "--dry-run", "--extras", "test", "--venv", "/tmp/some-venv"],
                                capture_output=True, text=True, check=True)
     lines = completed.stdout.strip().splitlines()
-    assert len(lines) == 4
+    assert len(lines) == 5
     assert lines[0].endswith("-m venv /tmp/some-venv")
-    compile_line, rest_line, project_line = lines[1:]
+    assert shlex.split(lines[1]) == ["/tmp/some-venv/bin/python", "-m", "pip", "install", "--quiet", "--upgrade", "pip>=26"]
+    compile_line, rest_line, project_line = lines[2:]
     assert compile_line.startswith("CMAKE_ARGS=") and compile_line.endswith(" &")
     compile_args = shlex.split(compile_line.removesuffix(" &"))
     assert compile_args[1:5] == ["/tmp/some-venv/bin/python", "-m", "pip", "wheel"]
