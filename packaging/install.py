@@ -25,6 +25,7 @@ import argparse
 import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
 import tempfile
@@ -98,6 +99,17 @@ def pip_commands(python: Path, extras: list[str], wheel_dir: Path) -> dict[str, 
     }
 
 
+def stop(job: subprocess.Popen) -> None:
+    """End a background job and everything it started, if it is still running."""
+    if job.poll() is not None:
+        return
+    if os.name == "posix":
+        os.killpg(job.pid, signal.SIGTERM)
+    else:
+        job.terminate()
+    job.wait()
+
+
 def venv_python(venv: Path) -> Path:
     return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
 
@@ -130,15 +142,17 @@ def main() -> None:
         log_path = Path(scratch) / "llama-cpp-python-build.log"
         print(f"[install] compiling {COMPILED_PACKAGE} in the background (a few minutes on 2 cores)", flush=True)
         with log_path.open("w", encoding="utf-8") as log:
-            compile_job = subprocess.Popen(commands["compile"], env=env, stdout=log, stderr=subprocess.STDOUT)
-            rest = subprocess.run(commands["rest"], env=env)
-            if rest.returncode != 0:
-                compile_job.terminate()
-                compile_job.wait()
-                raise SystemExit(f"[install] pip install of the dependencies failed ({rest.returncode})")
-            if compile_job.poll() is None:
-                print(f"[install] dependencies installed after {time.perf_counter() - started:.0f} s; waiting for the {COMPILED_PACKAGE} build", flush=True)
-            compiled = compile_job.wait()
+            # Its own process group, so that stopping it also stops the cmake, ninja and compilers under it.
+            compile_job = subprocess.Popen(commands["compile"], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            try:
+                rest = subprocess.run(commands["rest"], env=env)
+                if rest.returncode != 0:
+                    raise SystemExit(f"[install] pip install of the dependencies failed ({rest.returncode})")
+                if compile_job.poll() is None:
+                    print(f"[install] dependencies installed after {time.perf_counter() - started:.0f} s; waiting for the {COMPILED_PACKAGE} build", flush=True)
+                compiled = compile_job.wait()
+            finally:  # a failure or Ctrl-C above: the background build must not outlive this script
+                stop(compile_job)
         if compiled != 0:
             tail = log_path.read_text(encoding="utf-8", errors="replace")[-4000:]
             raise SystemExit(f"[install] building {COMPILED_PACKAGE} failed ({compiled}); the end of its log:\n{tail}")

@@ -13,7 +13,9 @@ import importlib.util
 import shlex
 import subprocess
 import sys
+import time
 import tomllib
+from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
@@ -124,3 +126,28 @@ def test_an_unknown_extra_is_refused_before_anything_runs():
     completed = subprocess.run([sys.executable, str(SCRIPT), "--dry-run", "--extras", "tests"], capture_output=True, text=True)
     assert completed.returncode != 0
     assert "unknown extra(s) tests" in completed.stderr and "test" in completed.stderr
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="process groups are POSIX")
+def test_stopping_the_background_build_also_stops_what_it_started(install, tmp_path):
+    """A failed foreground install (or Ctrl-C) must not leave cmake and the compilers running."""
+    marker = tmp_path / "grandchild.pid"
+    job = subprocess.Popen(["sh", "-c", f"sleep 60 & echo $! > {marker}; wait"], start_new_session=True)
+    for _ in range(100):
+        if marker.exists() and marker.read_text().strip():
+            break
+        time.sleep(0.05)
+    grandchild = int(marker.read_text())
+    install.stop(job)
+    assert job.returncode is not None
+    for _ in range(100):  # the grandchild is not ours to reap: wait until it is gone or a zombie
+        try:
+            state = Path(f"/proc/{grandchild}/stat").read_text().split(")")[1].split()[0]
+        except FileNotFoundError:
+            break
+        if state == "Z":
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail(f"process {grandchild} started by the background job is still running")
+    install.stop(job)  # a second call on an ended job does nothing
