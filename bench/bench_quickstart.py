@@ -1,6 +1,6 @@
 """The README's fresh-machine command, timed step by step from a clean clone. Figures are printed, never asserted.
 
-    python bench/bench_quickstart.py                    # the README's run-command, empty pip cache (~8.5 min on 2 cores)
+    python bench/bench_quickstart.py                    # the README's run-command, empty pip cache (~6 min on 2 cores)
     python bench/bench_quickstart.py --warm-cache       # a second time with the same pip cache (wheels already built)
     python bench/bench_quickstart.py --command 'python3 -m venv .venv && ...'   # time another command instead
 

@@ -10,8 +10,8 @@ Linux wheel on PyPI, so pip compiles llama.cpp from its source distribution. Ins
 any package is unpacked, and the unpacking and bytecode compiling of the other 130 packages
 (torch, transformers, ray...) then runs on one core for another 3 minutes. This script starts
 ``pip wheel llama-cpp-python`` in the background, installs everything else in the foreground at
-the same time, then installs the project with the finished wheel. The result is the same
-environment as ``pip install -c constraints.txt torch==2.13.0 -e .`` (which still works; it is
+the same time, then installs the project with the finished wheel. The result has the same
+packages as ``pip install -c constraints.txt torch==2.13.0 -e .`` (which still works; it is
 only slower).
 
 The compile itself is trimmed by ``packaging/llama-cpp-minimal.cmake`` (passed in ``CMAKE_ARGS``
