@@ -53,7 +53,10 @@ PIP = "pip>=26"
 
 
 def normalized_name(requirement: str) -> str:
-    """The distribution name of a PEP 508 requirement, normalised as PEP 503 does (for comparing)."""
+    """The distribution name of a PEP 508 requirement, normalised as PEP 503 does (for comparing).
+
+    Not `packaging.utils.canonicalize_name`: this script runs on a bare `python3`, before any
+    package is installed; the tests check it against `packaging` on our real requirements."""
     match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", requirement)
     if match is None:
         raise ValueError(f"not a requirement: {requirement!r}")

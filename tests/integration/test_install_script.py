@@ -85,6 +85,9 @@ def test_names_are_compared_as_pep_503_normalises_them(install):
     assert install.normalized_name("ray[data]>=2.40") == "ray"
     with pytest.raises(ValueError):
         install.normalized_name(">=1.0")
+    every_requirement = [*project()["dependencies"], *(r for extra in project()["optional-dependencies"].values() for r in extra)]
+    for requirement in every_requirement:  # the same names as `packaging`, which the script cannot import on a bare python3
+        assert install.normalized_name(requirement) == canonicalize_name(Requirement(requirement).name), requirement
 
 
 def test_the_users_cmake_args_come_after_ours_so_they_win(install):
