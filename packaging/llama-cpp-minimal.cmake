@@ -18,7 +18,8 @@ set(LLAMA_BUILD_COMMON OFF CACHE BOOL "llama.cpp: build the common utils library
 #    the vocabulary and its unicode tables (a profile of decoding with all of libllama at -O1 put
 #    a fifth of the time in the grammar's candidate filtering). libggml, where the matrix and
 #    attention kernels spend most of the decoding time, keeps -O3 as well. Decoding speed: within
-#    this machine's noise of -O3 (medians of 7 interleaved runs, 42.3 s -O3 and 43.0 s this way).
+#    this machine's noise of -O3 (bench/bench_decode.py, medians of 3 interleaved runs: 46.9 s
+#    -O3, 46.2 s this way; the same tokens).
 #    The call is deferred to the end of llama.cpp's directory, where the target exists.
 function(sdg_program_compile_libllama_at_o1)
   if(TARGET llama AND CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
